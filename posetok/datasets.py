@@ -1,0 +1,208 @@
+"""Synthetic stick-figure poses, in the spirit of scikit-learn's ``make_*`` generators."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.utils import check_random_state
+
+__all__ = [
+    "STICK_FIGURE_KEYPOINTS",
+    "STICK_FIGURE_SKELETON",
+    "STICK_FIGURE_CLASSES",
+    "make_stick_figures",
+    "render_stick_figures",
+]
+
+STICK_FIGURE_KEYPOINTS = (
+    "head", "neck", "left_shoulder", "right_shoulder", "left_elbow", "right_elbow",
+    "left_hand", "right_hand", "waist", "left_knee", "right_knee", "left_foot", "right_foot",
+)  # fmt: skip
+"""Names of the 13 stick-figure keypoints, in column order."""
+
+STICK_FIGURE_SKELETON = np.array(
+    [[0, 1], [1, 2], [1, 3], [2, 4], [4, 6], [3, 5], [5, 7],
+     [1, 8], [8, 9], [9, 11], [8, 10], [10, 12]]
+)  # fmt: skip
+"""Limbs as pairs of 0-based keypoint indices."""
+
+STICK_FIGURE_CLASSES = ("standing", "arms_raised", "t_pose", "squat", "kick", "wave")
+"""Names of the pose families; ``y`` from :func:`make_stick_figures` indexes this tuple."""
+
+# Limb angles in degrees, measured from straight down, positive away from the
+# body's midline, per family: mean and spread of (upper arm, elbow bend,
+# thigh, knee bend). Families overlap at their tails on purpose.
+_FAMILIES = {
+    "standing": dict(arm=(12, 10), elbow=(10, 12), thigh=(8, 5), knee=(0, 8)),
+    "arms_raised": dict(arm=(155, 15), elbow=(10, 12), thigh=(8, 5), knee=(0, 8)),
+    "t_pose": dict(arm=(90, 10), elbow=(5, 10), thigh=(10, 5), knee=(0, 8)),
+    "squat": dict(arm=(70, 20), elbow=(30, 20), thigh=(75, 12), knee=(-110, 15)),
+    "kick": dict(arm=(45, 20), elbow=(20, 15), thigh=(8, 5), knee=(0, 8)),
+    "wave": dict(arm=(12, 10), elbow=(10, 12), thigh=(8, 5), knee=(0, 8)),
+}
+_LIMB_LENGTHS = dict(head=5.0, torso=14.0, shoulder=5.0, upper_arm=8.0, forearm=7.0, thigh=10.0, shin=10.0)
+
+
+def _direction(angle_deg, side):
+    """Unit vector for an angle from straight down; side -1 is the figure's right, +1 its left."""
+    a = np.deg2rad(angle_deg)
+    return np.stack([side * np.sin(a), -np.cos(a)], axis=-1)
+
+
+def _limb_angles(family, n, rng):
+    f = _FAMILIES[family]
+    angles = {}
+    for part in ("arm", "elbow", "thigh", "knee"):
+        mean, spread = f[part]
+        angles[part] = rng.normal(mean, spread, size=(n, 2))  # columns: left, right
+    if family in ("kick", "wave"):
+        side = rng.integers(0, 2, size=n)  # which limb acts
+        rows = np.arange(n)
+        if family == "kick":
+            angles["thigh"][rows, side] = rng.normal(75, 15, size=n)
+            angles["knee"][rows, side] = rng.normal(20, 15, size=n)
+        else:
+            angles["arm"][rows, side] = rng.normal(125, 15, size=n)
+            angles["elbow"][rows, side] = rng.normal(60, 25, size=n)
+    return angles
+
+
+def _pose_from_angles(angles, lengths, lean):
+    """Keypoints (n, 13, 2) in a body frame with the waist at the origin and y up."""
+    n = len(lean)
+    up = _direction(180 + lean, 1)  # torso direction, tilted by the lean
+    side = np.stack([-up[:, 1], up[:, 0]], axis=-1)  # the figure's left, perpendicular to up
+    kp = np.zeros((n, 13, 2))
+    neck = lengths["torso"][:, None] * up
+    kp[:, 1] = neck
+    kp[:, 0] = neck + lengths["head"][:, None] * up
+    for j, s in enumerate((1, -1)):  # left, right
+        shoulder = neck + s * lengths["shoulder"][:, None] * side - 1.0 * up
+        elbow = shoulder + lengths["upper_arm"][:, None] * _direction(angles["arm"][:, j] + lean, s)
+        hand = elbow + lengths["forearm"][:, None] * _direction(
+            angles["arm"][:, j] + angles["elbow"][:, j] + lean, s
+        )
+        knee = lengths["thigh"][:, None] * _direction(angles["thigh"][:, j], s)
+        foot = knee + lengths["shin"][:, None] * _direction(angles["thigh"][:, j] + angles["knee"][:, j], s)
+        kp[:, 2 + j], kp[:, 4 + j], kp[:, 6 + j] = shoulder, elbow, hand
+        kp[:, 9 + j], kp[:, 11 + j] = knee, foot
+    return kp
+
+
+def make_stick_figures(
+    n_samples=1000,
+    *,
+    rotation=30.0,
+    noise=0.0,
+    frame_size=64,
+    return_images=False,
+    random_state=None,
+):
+    """Generate 2-D stick-figure poses with 13 keypoints and a pose-family label.
+
+    Each figure draws limb angles from one of six pose families
+    (:data:`STICK_FIGURE_CLASSES`) within human joint limits, varies its limb
+    lengths and scale slightly, leans its torso, rotates the whole figure and
+    places it near the centre of a ``frame_size`` x ``frame_size`` pixel
+    frame (x to the right, y down, as in images).
+
+    Parameters
+    ----------
+    n_samples : int, default=1000
+        Number of poses.
+    rotation : float, default=30.0
+        Standard deviation, in degrees, of the random rotation of the whole figure.
+    noise : float, default=0.0
+        Standard deviation, in pixels, of independent jitter added to every keypoint.
+    frame_size : int, default=64
+        Side of the square pixel frame; body sizes scale with it (64 is the reference).
+    return_images : bool, default=False
+        Also return rendered images (see :func:`render_stick_figures`).
+    random_state : int, RandomState instance or None, default=None
+        Seed for reproducible output.
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, 26)
+        Keypoints flattened as ``x0, y0, x1, y1, ...`` in pixels, in the order of
+        :data:`STICK_FIGURE_KEYPOINTS`.
+    y : ndarray of shape (n_samples,)
+        Pose-family index into :data:`STICK_FIGURE_CLASSES`.
+    images : ndarray of shape (n_samples, frame_size, frame_size)
+        Only with ``return_images=True``.
+
+    Examples
+    --------
+    >>> from posetok.datasets import make_stick_figures, STICK_FIGURE_CLASSES
+    >>> X, y = make_stick_figures(5, random_state=0)
+    >>> X.shape, y.shape
+    ((5, 26), (5,))
+    >>> sorted(set(STICK_FIGURE_CLASSES[i] for i in y)) <= sorted(STICK_FIGURE_CLASSES)
+    True
+    """
+    if not isinstance(n_samples, (int, np.integer)) or n_samples < 1:
+        raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}")
+    if not frame_size > 0:
+        raise ValueError(f"frame_size must be positive, got {frame_size!r}")
+    rng = check_random_state(random_state)
+    n_classes = len(STICK_FIGURE_CLASSES)
+    y = rng.randint(n_classes, size=n_samples)
+    family_rng = np.random.default_rng(rng.randint(2**31))
+    kp = np.empty((n_samples, 13, 2))
+    for label, family in enumerate(STICK_FIGURE_CLASSES):
+        rows = np.flatnonzero(y == label)
+        if len(rows) == 0:
+            continue
+        angles = _limb_angles(family, len(rows), family_rng)
+        lengths = {k: v * family_rng.normal(1.0, 0.04, size=len(rows)) for k, v in _LIMB_LENGTHS.items()}
+        lean = family_rng.normal(0, 5, size=len(rows))
+        kp[rows] = _pose_from_angles(angles, lengths, lean)
+    theta = np.deg2rad(family_rng.normal(0, rotation, size=n_samples))
+    rot = np.stack([np.stack([np.cos(theta), -np.sin(theta)], -1), np.stack([np.sin(theta), np.cos(theta)], -1)], -2)
+    kp = np.einsum("nij,nkj->nki", rot, kp - kp.mean(1, keepdims=True))
+    scale = family_rng.normal(1.0, 0.05, size=(n_samples, 1, 1)) * frame_size / 64
+    shift = family_rng.normal(0, 1.5, size=(n_samples, 1, 2))
+    kp = kp * scale + shift + noise * family_rng.standard_normal(kp.shape)
+    kp[..., 1] *= -1  # body frame is y-up, images are y-down
+    kp += frame_size / 2
+    X = kp.reshape(n_samples, -1)
+    if return_images:
+        return X, y, render_stick_figures(X, frame_size=frame_size)
+    return X, y
+
+
+def render_stick_figures(X, *, frame_size=64, joint_radius=1.0, limb_radius=5.0):
+    """Render stick figures into grey images: limbs 0.5, joints 1.0, background 0.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, 26)
+        Keypoints as returned by :func:`make_stick_figures`.
+    frame_size : int, default=64
+        Side of the square image in pixels.
+    joint_radius, limb_radius : float, default=1.0 and 5.0
+        Radii in pixels of the drawn joints and limbs (the reference's values).
+
+    Returns
+    -------
+    images : ndarray of shape (n_samples, frame_size, frame_size)
+
+    Examples
+    --------
+    >>> from posetok.datasets import make_stick_figures, render_stick_figures
+    >>> X, _ = make_stick_figures(2, random_state=0)
+    >>> render_stick_figures(X).shape
+    (2, 64, 64)
+    """
+    kp = np.asarray(X, dtype=float).reshape(len(X), -1, 2)
+    grid = np.stack(np.meshgrid(np.arange(frame_size), np.arange(frame_size), indexing="xy"), -1) + 0.5
+    images = np.zeros((len(kp), frame_size, frame_size))
+    for a, b in STICK_FIGURE_SKELETON:
+        p, q = kp[:, a, None, None, :], kp[:, b, None, None, :]
+        d = q - p
+        t = np.clip(((grid - p) * d).sum(-1) / np.maximum((d * d).sum(-1), 1e-12), 0, 1)
+        dist = np.linalg.norm(grid - (p + t[..., None] * d), axis=-1)
+        images = np.maximum(images, 0.5 * (dist <= limb_radius))
+    for j in range(kp.shape[1]):
+        dist = np.linalg.norm(grid - kp[:, j, None, None, :], axis=-1)
+        images = np.maximum(images, 1.0 * (dist <= joint_radius))
+    return images

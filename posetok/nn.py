@@ -1,0 +1,237 @@
+"""Pure PyTorch building blocks of the pose tokenizer.
+
+This module knows nothing of scikit-learn or numpy arrays: it defines the
+MLP-Mixer encoder and decoder and the EMA vector quantizer of PCT stage 1
+(Geng et al., "Human Pose as Compositional Tokens", CVPR 2023).
+
+Letters of the paper, as used in comments only: K keypoints, M tokens,
+D token dimension, V codebook size.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = [
+    "TokenizerConfig",
+    "MixerBlock",
+    "PoseEncoder",
+    "PoseDecoder",
+    "EMAQuantizer",
+    "PoseTokenizerNet",
+]
+
+
+@dataclass(frozen=True)
+class TokenizerConfig:
+    """Sizes of a :class:`PoseTokenizerNet`; every size is independent."""
+
+    n_keypoints: int
+    n_tokens: int = 16
+    token_dim: int = 32
+    codebook_size: int = 256
+    encoder_width: int = 128
+    encoder_depth: int = 2
+    decoder_width: int = 128
+    decoder_depth: int = 2
+    token_mlp_width: int = 64
+    dropout: float = 0.0
+    ema_decay: float = 0.9
+
+
+class _MLP(nn.Sequential):
+    def __init__(self, n_in: int, n_hidden: int, dropout: float):
+        super().__init__(
+            nn.Linear(n_in, n_hidden),
+            nn.GELU(),
+            nn.Dropout(dropout),
+            nn.Linear(n_hidden, n_in),
+            nn.Dropout(dropout),
+        )
+
+
+class MixerBlock(nn.Module):
+    """Pre-norm MLP-Mixer block over an array of shape (batch, n_items, width).
+
+    As in the official PCT code, the channel MLP sees ``x + y`` where ``y`` is
+    the token-mixing output, and the block returns ``x + y + z``.
+    """
+
+    def __init__(self, n_items: int, width: int, token_mlp_width: int, dropout: float):
+        super().__init__()
+        self.norm_items = nn.LayerNorm(width)
+        self.mix_items = _MLP(n_items, token_mlp_width, dropout)
+        self.norm_channels = nn.LayerNorm(width)
+        self.mix_channels = _MLP(width, width, dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.mix_items(self.norm_items(x).transpose(1, 2)).transpose(1, 2)
+        z = self.mix_channels(self.norm_channels(x + y))
+        return x + y + z
+
+
+class PoseEncoder(nn.Module):
+    """Compositional encoder: (batch, K, 2) keypoints -> (batch, M, D) token vectors.
+
+    Missing joints (``observed`` False) are replaced by a learned embedding
+    instead of their coordinates, as in the official tokenizer.
+    """
+
+    def __init__(self, config: TokenizerConfig):
+        super().__init__()
+        c = config
+        self.embed = nn.Linear(2, c.encoder_width)
+        self.missing_embedding = nn.Parameter(torch.zeros(c.encoder_width))
+        self.blocks = nn.Sequential(
+            *(
+                MixerBlock(c.n_keypoints, c.encoder_width, c.token_mlp_width, c.dropout)
+                for _ in range(c.encoder_depth)
+            )
+        )
+        self.norm = nn.LayerNorm(c.encoder_width)
+        self.joints_to_tokens = nn.Linear(c.n_keypoints, c.n_tokens)
+        self.to_token_dim = nn.Linear(c.encoder_width, c.token_dim)
+
+    def forward(self, keypoints: torch.Tensor, observed: torch.Tensor | None = None) -> torch.Tensor:
+        h = self.embed(keypoints)
+        if observed is not None:
+            h = torch.where(observed.unsqueeze(-1), h, self.missing_embedding)
+        h = self.norm(self.blocks(h))
+        h = self.joints_to_tokens(h.transpose(1, 2)).transpose(1, 2)
+        return self.to_token_dim(h)
+
+
+class PoseDecoder(nn.Module):
+    """Pose decoder: (batch, M, D) quantized token vectors -> (batch, K, 2) keypoints."""
+
+    def __init__(self, config: TokenizerConfig):
+        super().__init__()
+        c = config
+        self.tokens_to_joints = nn.Linear(c.n_tokens, c.n_keypoints)
+        self.from_token_dim = nn.Linear(c.token_dim, c.decoder_width)
+        self.blocks = nn.Sequential(
+            *(
+                MixerBlock(c.n_keypoints, c.decoder_width, c.token_mlp_width, c.dropout)
+                for _ in range(c.decoder_depth)
+            )
+        )
+        self.norm = nn.LayerNorm(c.decoder_width)
+        self.head = nn.Linear(c.decoder_width, 2)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        h = self.tokens_to_joints(tokens.transpose(1, 2)).transpose(1, 2)
+        h = self.norm(self.blocks(self.from_token_dim(h)))
+        return self.head(h)
+
+
+def laplace_smoothing(counts: torch.Tensor, eps: float) -> torch.Tensor:
+    """Smooth cluster counts so that no code divides by zero, keeping their sum."""
+    total = counts.sum()
+    return (counts + eps) / (total + counts.numel() * eps) * total
+
+
+class EMAQuantizer(nn.Module):
+    """Vector quantizer whose codebook follows an exponential moving average.
+
+    All codebook state (the codes, the EMA counts and sums) lives in buffers,
+    so ``.to()`` and ``state_dict()`` carry it and no optimizer ever sees it.
+    The EMA is updated in :meth:`forward` only in training mode.
+    """
+
+    def __init__(self, codebook_size: int, token_dim: int, decay: float = 0.9, eps: float = 1e-5):
+        super().__init__()
+        self.decay = decay
+        self.eps = eps
+        self.register_buffer("codebook", torch.zeros(codebook_size, token_dim))
+        self.register_buffer("ema_count", torch.zeros(codebook_size))
+        self.register_buffer("ema_sum", torch.zeros(codebook_size, token_dim))
+
+    @property
+    def codebook_size(self) -> int:
+        return self.codebook.shape[0]
+
+    def set_codebook_(self, codes: torch.Tensor) -> None:
+        """Start the codebook (and its EMA statistics) from ``codes``."""
+        codes = codes.to(self.codebook)
+        self.codebook.copy_(codes)
+        self.ema_sum.copy_(codes)
+        self.ema_count.fill_(1.0)
+
+    def nearest(self, z: torch.Tensor) -> torch.Tensor:
+        """Index of the nearest code (squared L2) for each vector of ``z`` (..., D)."""
+        flat = z.reshape(-1, z.shape[-1])
+        # ||z||^2 does not change the argmin, so it is left out.
+        dist = self.codebook.pow(2).sum(1) - 2 * flat @ self.codebook.T
+        return dist.argmin(1).reshape(z.shape[:-1])
+
+    def lookup(self, indices: torch.Tensor) -> torch.Tensor:
+        return F.embedding(indices, self.codebook)
+
+    def forward(self, z: torch.Tensor):
+        """Quantize ``z``; return the straight-through output, the indices and the commitment loss."""
+        indices = self.nearest(z.detach())
+        quantized = self.lookup(indices)
+        if self.training:
+            self._update_ema_(z.detach(), indices)
+        commitment = F.mse_loss(z, quantized.detach())
+        # Straight-through estimator: the forward value is the code, the gradient flows to z.
+        return z + (quantized - z).detach(), indices, commitment
+
+    @torch.no_grad()
+    def _update_ema_(self, z: torch.Tensor, indices: torch.Tensor) -> None:
+        flat = z.reshape(-1, z.shape[-1])
+        onehot = F.one_hot(indices.reshape(-1), self.codebook_size).to(flat.dtype)
+        self.ema_count.lerp_(onehot.sum(0), 1 - self.decay)
+        self.ema_sum.lerp_(onehot.T @ flat, 1 - self.decay)
+        counts = laplace_smoothing(self.ema_count, self.eps)
+        self.codebook.copy_(self.ema_sum / counts.unsqueeze(1))
+
+    @torch.no_grad()
+    def expire_dead_codes_(self, z: torch.Tensor, threshold: float, generator: torch.Generator) -> int:
+        """Re-seed codes whose EMA count fell below ``threshold`` from vectors of ``z``.
+
+        Returns the number of codes re-seeded.
+        """
+        dead = self.ema_count < threshold
+        n_dead = int(dead.sum())
+        if n_dead == 0:
+            return 0
+        flat = z.reshape(-1, z.shape[-1])
+        pick = torch.randint(len(flat), (n_dead,), generator=generator, device="cpu").to(flat.device)
+        self.codebook[dead] = flat[pick]
+        self.ema_sum[dead] = flat[pick]
+        self.ema_count[dead] = 1.0
+        return n_dead
+
+
+class PoseTokenizerNet(nn.Module):
+    """Encoder, quantizer and decoder of PCT stage 1 in one module."""
+
+    def __init__(self, config: TokenizerConfig):
+        super().__init__()
+        self.config = config
+        self.encoder = PoseEncoder(config)
+        self.quantizer = EMAQuantizer(config.codebook_size, config.token_dim, config.ema_decay)
+        self.decoder = PoseDecoder(config)
+
+    def forward(self, keypoints: torch.Tensor, observed: torch.Tensor | None = None, quantize: bool = True):
+        """Return ``(reconstruction, indices, commitment_loss, token_vectors)``.
+
+        With ``quantize=False`` the decoder sees the continuous token vectors
+        (encoder pre-training); ``indices`` is then None and the loss zero.
+        """
+        z = self.encoder(keypoints, observed)
+        if not quantize:
+            return self.decoder(z), None, z.new_zeros(()), z
+        q, indices, commitment = self.quantizer(z)
+        return self.decoder(q), indices, commitment, z
+
+    def encode(self, keypoints: torch.Tensor, observed: torch.Tensor | None = None) -> torch.Tensor:
+        return self.quantizer.nearest(self.encoder(keypoints, observed))
+
+    def decode(self, indices: torch.Tensor) -> torch.Tensor:
+        return self.decoder(self.quantizer.lookup(indices))

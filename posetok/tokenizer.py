@@ -1,0 +1,489 @@
+"""The scikit-learn estimator: :class:`PoseTokenizer`."""
+
+from __future__ import annotations
+
+import time
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
+from sklearn.cluster import KMeans
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from .nn import PoseTokenizerNet, TokenizerConfig
+from .training import STRATEGIES, TrainConfig, decode, encode, train_tokenizer
+
+__all__ = ["PoseTokenizer", "CodebookCollapseWarning"]
+
+
+class CodebookCollapseWarning(UserWarning):
+    """Warned when a fitted codebook uses only a small fraction of its codes."""
+
+
+# A codebook is called collapsed when fewer than this fraction of the codes that
+# the training data could fill (min(codebook_size, n_samples * n_tokens)) is used.
+_COLLAPSE_FRACTION = 0.2
+
+
+def _resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device='cuda' was requested but torch.cuda.is_available() is False; use 'auto' or 'cpu'")
+    return torch.device(device)
+
+
+def _as_2d(X):
+    """Accept (n, K, 2) arrays by flattening them to (n, 2K); leave the rest to validate_data."""
+    if isinstance(X, (list, tuple)) and np.ndim(X) == 3:
+        X = np.asarray(X)
+    if not isinstance(X, np.ndarray) or X.ndim != 3:
+        return X
+    if X.shape[2] != 2:
+        raise ValueError(f"a 3-D X must have shape (n_samples, n_keypoints, 2), got {X.shape}")
+    return X.reshape(X.shape[0], -1)
+
+
+def _check_keypoint_columns(n_features: int) -> None:
+    if n_features % 2:
+        raise ValueError(
+            f"X has {n_features} feature(s), but PoseTokenizer needs an even number of "
+            "columns: x0, y0, x1, y1, ... for each keypoint"
+        )
+
+
+def _observed_mask(X: np.ndarray) -> np.ndarray:
+    """(n, K) mask of observed joints; a joint is missing when both coordinates are NaN."""
+    nan = np.isnan(X).reshape(len(X), -1, 2)
+    half = nan[..., 0] != nan[..., 1]
+    if half.any():
+        row, joint = np.argwhere(half)[0]
+        raise ValueError(
+            f"keypoint {joint} of sample {row} has exactly one NaN coordinate; a missing "
+            "joint must have both coordinates NaN"
+        )
+    observed = ~nan[..., 0]
+    empty = ~observed.any(1)
+    if empty.any():
+        raise ValueError(f"sample {np.flatnonzero(empty)[0]} has no observed keypoint (all coordinates are NaN)")
+    return observed
+
+
+def _kmeans_codebook(vectors: np.ndarray, codebook_size: int, seed: int) -> np.ndarray:
+    """Codebook of ``codebook_size`` vectors: k-means centres of ``vectors``.
+
+    With fewer distinct vectors than codes, every distinct vector becomes a
+    code and the rest are jittered copies; dead-code re-seeding moves them later.
+    """
+    distinct = np.unique(vectors, axis=0)
+    if len(distinct) >= codebook_size:
+        km = KMeans(codebook_size, n_init=1, max_iter=50, random_state=seed).fit(vectors)
+        return km.cluster_centers_
+    rng = np.random.default_rng(seed)
+    fill = distinct[rng.integers(len(distinct), size=codebook_size - len(distinct))]
+    jitter = 1e-3 * (vectors.std() + 1e-6) * rng.standard_normal(fill.shape)
+    return np.concatenate([distinct, fill + jitter])
+
+
+class PoseTokenizer(TransformerMixin, BaseEstimator):
+    """Turn 2-D human poses into discrete tokens and back (PCT stage 1).
+
+    A compositional MLP-Mixer encoder maps the K keypoints of a pose to
+    ``n_tokens`` token vectors; each is replaced by the nearest of
+    ``codebook_size`` codes of an EMA vector-quantized codebook, so a pose
+    becomes ``n_tokens`` integers. A pose decoder maps the codes back to
+    keypoints. Coordinates are normalised internally from fitted statistics:
+    any unit works and :meth:`inverse_transform` answers in the units of X.
+
+    Parameters
+    ----------
+    n_tokens : int, default=16
+        Number of tokens per pose (M in the paper).
+    codebook_size : int, default=256
+        Number of codes shared by all tokens (V). Each pose costs
+        ``n_tokens * log2(codebook_size)`` bits.
+    token_dim : int, default=32
+        Dimension of a token vector and of each code (D).
+    encoder_width, decoder_width : int, default=128
+        Channels per keypoint inside the encoder and the decoder (H, H').
+    encoder_depth, decoder_depth : int, default=2
+        Number of MLP-Mixer blocks in the encoder and the decoder.
+    token_mlp_width : int, default=64
+        Hidden width of the MLPs that mix across keypoints.
+    dropout : float, default=0.0
+        Dropout inside the mixer MLPs.
+    strategy : {"staged", "joint"}, default="staged"
+        ``"staged"``: pre-train encoder and decoder without quantization for
+        ``pretrain_epochs``, freeze the encoder, start the codebook by k-means
+        on its outputs and train a fresh decoder with the codebook for
+        ``n_epochs``. ``"joint"``: start the codebook by k-means on the
+        outputs of the untrained encoder and train everything together for
+        ``n_epochs`` through the straight-through estimator
+        (``pretrain_epochs`` is ignored).
+    n_epochs : int, default=40
+        Epochs of training with the codebook.
+    pretrain_epochs : int, default=20
+        Epochs of encoder pre-training without quantization (``"staged"`` only).
+    batch_size : int, default=256
+        Poses per optimisation step.
+    learning_rate : float, default=2e-3
+        Peak AdamW learning rate of the warm-up + cosine schedule of each phase.
+    commitment_weight : float, default=0.25
+        Weight of the commitment loss ``||z - sg(q)||^2``.
+    mask_probability : float, default=0.0
+        Probability of hiding each observed joint from the encoder during
+        training (it stays supervised), so the tokens learn to recover missing
+        joints. The official PCT tokenizer uses 0.2.
+    device : {"auto", "cpu", "cuda"}, default="auto"
+        Where to train. The fitted modules are always moved back to the CPU.
+    verbose : int, default=0
+        Print one progress line per epoch when positive.
+    random_state : int, RandomState instance or None, default=None
+        Seeds weight initialisation, shuffling, k-means and re-seeding. The same
+        seed gives the same tokens on the CPU. Global RNG state is not touched.
+
+    Attributes
+    ----------
+    n_features_in_ : int
+        Number of columns of X (twice the number of keypoints).
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Column names of X, when X is a DataFrame with string column names.
+    n_keypoints_ : int
+        Number of keypoints K learned from X.
+    mean_ : ndarray of shape (n_features_in_,)
+        Per-coordinate mean of the training poses (missing joints ignored).
+    scale_ : float
+        One scale for all coordinates, so that the normalisation is isotropic.
+    network_ : posetok.nn.PoseTokenizerNet
+        The trained torch module, on the CPU.
+    history_ : list of dict
+        One record per epoch: phase, losses, mean joint error (in X units),
+        codebook usage, perplexity, re-seeded codes and seconds.
+    codebook_usage_ : float
+        Fraction of the codes used by the training poses after fitting.
+    device_ : str
+        Device the model was trained on.
+    fit_time_ : float
+        Seconds spent in :meth:`fit`.
+
+    See Also
+    --------
+    sklearn.preprocessing.KBinsDiscretizer : Discretizes each feature on its own.
+
+    Examples
+    --------
+    >>> from posetok import PoseTokenizer
+    >>> from posetok.datasets import make_stick_figures
+    >>> X, _ = make_stick_figures(300, random_state=0)
+    >>> tok = PoseTokenizer(n_tokens=4, codebook_size=16, n_epochs=2,
+    ...                     pretrain_epochs=2, random_state=0).fit(X)
+    >>> ids = tok.transform(X[:3])
+    >>> ids.shape, ids.dtype
+    ((3, 4), dtype('int64'))
+    >>> tok.inverse_transform(ids).shape
+    (3, 26)
+    """
+
+    _parameter_constraints: dict = {
+        "n_tokens": [Interval(Integral, 1, None, closed="left")],
+        "codebook_size": [Interval(Integral, 2, None, closed="left")],
+        "token_dim": [Interval(Integral, 1, None, closed="left")],
+        "encoder_width": [Interval(Integral, 1, None, closed="left")],
+        "encoder_depth": [Interval(Integral, 0, None, closed="left")],
+        "decoder_width": [Interval(Integral, 1, None, closed="left")],
+        "decoder_depth": [Interval(Integral, 0, None, closed="left")],
+        "token_mlp_width": [Interval(Integral, 1, None, closed="left")],
+        "dropout": [Interval(Real, 0, 1, closed="left")],
+        "strategy": [StrOptions(set(STRATEGIES))],
+        "n_epochs": [Interval(Integral, 1, None, closed="left")],
+        "pretrain_epochs": [Interval(Integral, 0, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "commitment_weight": [Interval(Real, 0, None, closed="left")],
+        "mask_probability": [Interval(Real, 0, 1, closed="left")],
+        "device": [StrOptions({"auto", "cpu", "cuda"})],
+        "verbose": ["verbose"],
+        "random_state": ["random_state"],
+    }
+
+    def __init__(
+        self,
+        n_tokens=16,
+        *,
+        codebook_size=256,
+        token_dim=32,
+        encoder_width=128,
+        encoder_depth=2,
+        decoder_width=128,
+        decoder_depth=2,
+        token_mlp_width=64,
+        dropout=0.0,
+        strategy="staged",
+        n_epochs=40,
+        pretrain_epochs=20,
+        batch_size=256,
+        learning_rate=2e-3,
+        commitment_weight=0.25,
+        mask_probability=0.0,
+        device="auto",
+        verbose=0,
+        random_state=None,
+    ):
+        self.n_tokens = n_tokens
+        self.codebook_size = codebook_size
+        self.token_dim = token_dim
+        self.encoder_width = encoder_width
+        self.encoder_depth = encoder_depth
+        self.decoder_width = decoder_width
+        self.decoder_depth = decoder_depth
+        self.token_mlp_width = token_mlp_width
+        self.dropout = dropout
+        self.strategy = strategy
+        self.n_epochs = n_epochs
+        self.pretrain_epochs = pretrain_epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.commitment_weight = commitment_weight
+        self.mask_probability = mask_probability
+        self.device = device
+        self.verbose = verbose
+        self.random_state = random_state
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        tags.transformer_tags.preserves_dtype = []
+        tags.non_deterministic = False
+        return tags
+
+    # ------------------------------------------------------------------ fit
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Fit the tokenizer to poses.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, 2 * n_keypoints) or (n_samples, n_keypoints, 2)
+            Keypoints flattened as ``x0, y0, x1, y1, ...``. A missing joint is
+            NaN in both coordinates; it is left out of the loss.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : PoseTokenizer
+            The fitted tokenizer.
+        """
+        tic = time.perf_counter()
+        X = validate_data(self, _as_2d(X), dtype=np.float64, ensure_all_finite="allow-nan", reset=True)
+        _check_keypoint_columns(X.shape[1])
+        observed = _observed_mask(X)
+        device = _resolve_device(self.device)
+        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+
+        mean = np.nanmean(X, axis=0)
+        mean = np.where(np.isnan(mean), 0.0, mean)  # a joint never observed
+        centred = X - mean
+        scale = float(np.sqrt(np.nanmean(centred**2)))
+        if not np.isfinite(scale) or scale <= 0:
+            scale = 1.0
+        keypoints = torch.as_tensor(np.nan_to_num(centred / scale), dtype=torch.float32).reshape(len(X), -1, 2)
+        observed_t = torch.as_tensor(observed)
+
+        config = TokenizerConfig(
+            n_keypoints=X.shape[1] // 2,
+            n_tokens=self.n_tokens,
+            token_dim=self.token_dim,
+            codebook_size=self.codebook_size,
+            encoder_width=self.encoder_width,
+            encoder_depth=self.encoder_depth,
+            decoder_width=self.decoder_width,
+            decoder_depth=self.decoder_depth,
+            token_mlp_width=self.token_mlp_width,
+            dropout=self.dropout,
+        )
+        train_config = TrainConfig(
+            strategy=self.strategy,
+            n_epochs=self.n_epochs,
+            pretrain_epochs=self.pretrain_epochs,
+            batch_size=self.batch_size,
+            learning_rate=self.learning_rate,
+            commitment_weight=self.commitment_weight,
+            mask_probability=self.mask_probability,
+        )
+
+        def log(record):
+            record["mean_joint_error"] *= scale
+            if self.verbose:
+                usage = f", codebook usage {record['codebook_usage']:.0%}" if "codebook_usage" in record else ""
+                print(
+                    f"[PoseTokenizer] epoch {record['epoch']:3d} ({record['phase']}): "
+                    f"loss {record['reconstruction_loss']:.4f}, "
+                    f"joint error {record['mean_joint_error']:.4g}{usage}, {record['time']:.1f}s",
+                    flush=True,
+                )
+
+        # Everything is built in locals and assigned at the end, so an error or an
+        # interrupt leaves the estimator as it was before fit.
+        devices = [device.index or 0] if device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(seed)
+            net = PoseTokenizerNet(config).to(device)
+            history = train_tokenizer(
+                net,
+                keypoints.to(device),
+                observed_t.to(device),
+                train_config,
+                init_codebook=lambda v: _kmeans_codebook(v, self.codebook_size, seed),
+                generator=torch.Generator().manual_seed(seed),
+                log=log,
+            )
+        net = net.cpu().eval()
+        ids = encode(net, keypoints, observed_t)
+        n_used = len(torch.unique(ids))
+        attainable = min(self.codebook_size, ids.numel())
+        if n_used < _COLLAPSE_FRACTION * attainable:
+            warnings.warn(
+                f"the codebook collapsed: the training poses use {n_used} of {self.codebook_size} "
+                f"codes ({n_used / self.codebook_size:.1%}); try strategy='staged', more epochs, "
+                "or a smaller codebook_size",
+                CodebookCollapseWarning,
+                stacklevel=2,
+            )
+
+        self.n_keypoints_ = config.n_keypoints
+        self.mean_ = mean
+        self.scale_ = scale
+        self.network_ = net
+        self.history_ = history
+        self.codebook_usage_ = n_used / self.codebook_size
+        self.device_ = str(device)
+        self.fit_time_ = time.perf_counter() - tic
+        return self
+
+    # ------------------------------------------------------------ transform
+    def transform(self, X):
+        """Encode poses into token ids.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, 2 * n_keypoints) or (n_samples, n_keypoints, 2)
+            Keypoints as in :meth:`fit`; missing joints are NaN.
+
+        Returns
+        -------
+        tokens : ndarray of shape (n_samples, n_tokens), dtype int64
+            Token ids in ``[0, codebook_size)``.
+        """
+        keypoints, observed = self._normalised(X)
+        return encode(self.network_, keypoints, observed).numpy().astype(np.int64)
+
+    def inverse_transform(self, X):
+        """Decode token ids into poses, in the units of the training data.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_tokens)
+            Integer token ids in ``[0, codebook_size)``.
+
+        Returns
+        -------
+        X_original : ndarray of shape (n_samples, 2 * n_keypoints)
+            Decoded keypoints flattened as ``x0, y0, x1, y1, ...``; every joint
+            is present.
+        """
+        check_is_fitted(self)
+        ids = self._check_tokens(X)
+        poses = decode(self.network_, torch.as_tensor(ids))
+        if poses is None:
+            return np.empty((0, self.n_features_in_))
+        return poses.reshape(len(ids), -1).double().numpy() * self.scale_ + self.mean_
+
+    def score(self, X, y=None):
+        """Negative mean per-joint reconstruction error, in the units of X.
+
+        Only observed joints count. Higher is better, so
+        :class:`~sklearn.model_selection.GridSearchCV` can tune the tokenizer
+        without labels.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, 2 * n_keypoints)
+            Poses to encode and decode.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        score : float
+            Minus the mean Euclidean distance between observed joints and their
+            reconstruction.
+        """
+        keypoints, observed = self._normalised(X)
+        recon = decode(self.network_, encode(self.network_, keypoints, observed))
+        dist = (recon - keypoints).norm(dim=-1)[observed]
+        return -float(dist.double().mean()) * self.scale_
+
+    def get_feature_names_out(self, input_features=None):
+        """Names of the output columns: ``token_0``, ``token_1``, ...
+
+        Parameters
+        ----------
+        input_features : array-like of str or None, default=None
+            Ignored apart from validation against ``feature_names_in_``.
+
+        Returns
+        -------
+        feature_names_out : ndarray of str objects
+        """
+        check_is_fitted(self)
+        if input_features is not None:
+            input_features = np.asarray(input_features, dtype=object)
+            if len(input_features) != self.n_features_in_:
+                raise ValueError(
+                    f"input_features has {len(input_features)} names, expected {self.n_features_in_}"
+                )
+            names_in = getattr(self, "feature_names_in_", None)
+            if names_in is not None and not np.array_equal(input_features, names_in):
+                raise ValueError("input_features is not equal to feature_names_in_")
+        return np.asarray([f"token_{i}" for i in range(self.n_tokens)], dtype=object)
+
+    @property
+    def codebook_(self) -> np.ndarray:
+        """The codes, shape (codebook_size, token_dim); row i is token id i."""
+        check_is_fitted(self)
+        return self.network_.quantizer.codebook.numpy().copy()
+
+    # -------------------------------------------------------------- helpers
+    def _normalised(self, X):
+        check_is_fitted(self)
+        X = validate_data(self, _as_2d(X), dtype=np.float64, ensure_all_finite="allow-nan", reset=False)
+        observed = _observed_mask(X)
+        keypoints = np.nan_to_num((X - self.mean_) / self.scale_)
+        return (
+            torch.as_tensor(keypoints, dtype=torch.float32).reshape(len(X), -1, 2),
+            torch.as_tensor(observed),
+        )
+
+    def _check_tokens(self, X):
+        if hasattr(X, "to_numpy"):
+            X = X.to_numpy()
+        ids = np.asarray(X)
+        if ids.dtype.kind not in "iufb" or ids.dtype.kind == "b":
+            raise TypeError(f"token ids must be integers, got an array of dtype {ids.dtype}")
+        if ids.ndim != 2 or ids.shape[1] != self.n_tokens:
+            raise ValueError(
+                f"token ids must have shape (n_samples, {self.n_tokens}), got {ids.shape}"
+            )
+        if ids.dtype.kind == "f":
+            if not np.all(np.isfinite(ids)) or np.any(ids != np.round(ids)):
+                raise ValueError("token ids must be whole numbers; got non-integral or non-finite floats")
+        if ids.size and (ids.min() < 0 or ids.max() >= self.codebook_size):
+            raise ValueError(
+                f"token ids must lie in [0, {self.codebook_size}); got values from {ids.min()} to {ids.max()}"
+            )
+        return ids.astype(np.int64)

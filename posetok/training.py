@@ -1,0 +1,223 @@
+"""Training loop of the pose tokenizer: knows PyTorch, not scikit-learn.
+
+The loop is split into small layers, each replaceable on its own:
+:func:`train_step` (one batch), :func:`run_epoch` (one pass over the data),
+:func:`run_phase` (several epochs under one learning-rate schedule) and
+:func:`train_tokenizer` (the phases of a strategy).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .nn import PoseDecoder, PoseTokenizerNet
+
+__all__ = ["TrainConfig", "TrainingDivergedError", "train_tokenizer", "encode", "decode", "token_vectors"]
+
+STRATEGIES = ("staged", "joint")
+
+
+class TrainingDivergedError(FloatingPointError):
+    """Raised when the training loss stops being finite."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How to train a :class:`~posetok.nn.PoseTokenizerNet`."""
+
+    strategy: str = "staged"
+    n_epochs: int = 40
+    pretrain_epochs: int = 20
+    batch_size: int = 256
+    learning_rate: float = 2e-3
+    weight_decay: float = 1e-4
+    warmup_fraction: float = 0.05
+    commitment_weight: float = 0.25
+    smooth_l1_beta: float = 0.01
+    mask_probability: float = 0.0
+    dead_code_threshold: float = 0.05
+    kmeans_max_vectors: int = 20000
+
+
+@dataclass
+class _Data:
+    keypoints: torch.Tensor  # (n, K, 2), NaN replaced by 0
+    observed: torch.Tensor  # (n, K) bool
+
+    def __len__(self) -> int:
+        return len(self.keypoints)
+
+
+def reconstruction_loss(pred, target, weight, beta):
+    """Smooth-L1 over the observed coordinates only."""
+    loss = F.smooth_l1_loss(pred, target, reduction="none", beta=beta).sum(-1)
+    return (loss * weight).sum() / weight.sum().clamp_min(1.0)
+
+
+def joint_error(pred, target, weight):
+    """Sum of Euclidean joint errors over observed joints, and their count."""
+    dist = (pred - target).norm(dim=-1)
+    return float((dist * weight).sum()), float(weight.sum())
+
+
+def _cosine_with_warmup(step: int, total: int, warmup: int) -> float:
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = (step - warmup) / max(1, total - warmup)
+    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+
+def train_step(net, batch_kp, batch_obs, optimizer, config: TrainConfig, quantize: bool, generator):
+    """One optimisation step; returns the losses, the indices and the token vectors."""
+    inputs_observed = batch_obs
+    if config.mask_probability > 0:
+        drop = torch.rand(batch_obs.shape, generator=generator, device="cpu").to(batch_obs.device)
+        inputs_observed = batch_obs & (drop >= config.mask_probability)
+    recon, indices, commitment, z = net(batch_kp, inputs_observed, quantize=quantize)
+    weight = batch_obs.to(recon.dtype)
+    rec_loss = reconstruction_loss(recon, batch_kp, weight, config.smooth_l1_beta)
+    loss = rec_loss + config.commitment_weight * commitment
+    if not torch.isfinite(loss):
+        raise TrainingDivergedError(
+            "the training loss became non-finite; lower learning_rate, or check X for "
+            "extreme outliers"
+        )
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return rec_loss.detach(), commitment.detach(), indices, z.detach(), recon.detach()
+
+
+def run_epoch(net, data: _Data, optimizer, scheduler, config, quantize, generator, dead_code_threshold):
+    """One pass over the data in shuffled batches; returns the epoch's statistics."""
+    net.train()
+    if not any(p.requires_grad for p in net.encoder.parameters()):
+        net.encoder.eval()  # a frozen encoder must not see dropout noise
+    n = len(data)
+    order = torch.randperm(n, generator=generator, device="cpu").to(data.keypoints.device)
+    codebook_size = net.quantizer.codebook_size
+    code_counts = torch.zeros(codebook_size, device=data.keypoints.device)
+    rec_sum = commit_sum = err_sum = weight_sum = 0.0
+    n_batches = 0
+    n_reseeded = 0
+    for start in range(0, n, config.batch_size):
+        idx = order[start : start + config.batch_size]
+        kp, obs = data.keypoints[idx], data.observed[idx]
+        rec, commit, indices, z, recon = train_step(net, kp, obs, optimizer, config, quantize, generator)
+        scheduler.step()
+        rec_sum += float(rec)
+        commit_sum += float(commit)
+        e, w = joint_error(recon, kp, obs.to(recon.dtype))
+        err_sum += e
+        weight_sum += w
+        n_batches += 1
+        if quantize:
+            code_counts += torch.bincount(indices.reshape(-1), minlength=codebook_size)
+            expected = indices.numel() / codebook_size
+            n_reseeded += net.quantizer.expire_dead_codes_(z, dead_code_threshold * expected, generator)
+    stats = {
+        "reconstruction_loss": rec_sum / n_batches,
+        "commitment_loss": commit_sum / n_batches,
+        "mean_joint_error": err_sum / max(weight_sum, 1.0),
+    }
+    if quantize:
+        p = code_counts / code_counts.sum()
+        entropy = -(p[p > 0] * p[p > 0].log()).sum()
+        stats["codebook_usage"] = float((code_counts > 0).float().mean())
+        stats["perplexity"] = float(entropy.exp())
+        stats["codes_reseeded"] = n_reseeded
+    return stats
+
+
+def run_phase(net, data, parameters, n_epochs, config, quantize, generator, phase, history, log):
+    """Train ``parameters`` for ``n_epochs`` under a warm-up + cosine schedule."""
+    if n_epochs == 0:
+        return
+    optimizer = torch.optim.AdamW(parameters, lr=config.learning_rate, weight_decay=config.weight_decay)
+    steps_per_epoch = math.ceil(len(data) / config.batch_size)
+    total = n_epochs * steps_per_epoch
+    warmup = max(1, int(config.warmup_fraction * total))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: _cosine_with_warmup(step, total, warmup)
+    )
+    for epoch in range(n_epochs):
+        tic = time.perf_counter()
+        stats = run_epoch(net, data, optimizer, scheduler, config, quantize, generator, config.dead_code_threshold)
+        record = {"phase": phase, "epoch": len(history) + 1, **stats, "time": time.perf_counter() - tic}
+        history.append(record)
+        log(record)
+
+
+@torch.no_grad()
+def _in_eval(net, fn, *tensors, batch_size):
+    was_training = net.training
+    net.eval()
+    try:
+        outs = [fn(*(t[i : i + batch_size] for t in tensors)) for i in range(0, len(tensors[0]), batch_size)]
+    finally:
+        net.train(was_training)
+    return torch.cat(outs) if outs else None
+
+
+def token_vectors(net, keypoints, observed, batch_size=4096):
+    """Continuous encoder outputs (n, M, D)."""
+    return _in_eval(net, net.encoder, keypoints, observed, batch_size=batch_size)
+
+
+def encode(net, keypoints, observed, batch_size=4096):
+    """Token ids (n, M) of keypoints (n, K, 2) with an observed mask (n, K)."""
+    return _in_eval(net, net.encode, keypoints, observed, batch_size=batch_size)
+
+
+def decode(net, indices, batch_size=4096):
+    """Keypoints (n, K, 2) decoded from token ids (n, M)."""
+    return _in_eval(net, net.decode, indices, batch_size=batch_size)
+
+
+def _init_codebook(net, data, init_codebook, config, generator):
+    n = len(data)
+    n_rows = max(1, min(n, config.kmeans_max_vectors // net.config.n_tokens))
+    rows = torch.randperm(n, generator=generator, device="cpu")[:n_rows].to(data.keypoints.device)
+    z = token_vectors(net, data.keypoints[rows], data.observed[rows])
+    codes = init_codebook(z.reshape(-1, z.shape[-1]).cpu().numpy())
+    net.quantizer.set_codebook_(torch.as_tensor(np.asarray(codes), dtype=torch.float32))
+
+
+def train_tokenizer(
+    net: PoseTokenizerNet,
+    keypoints: torch.Tensor,
+    observed: torch.Tensor,
+    config: TrainConfig,
+    *,
+    init_codebook: Callable[[np.ndarray], np.ndarray],
+    generator: torch.Generator,
+    log: Callable[[dict], None] = lambda record: None,
+) -> list[dict]:
+    """Train ``net`` in place by ``config.strategy`` and return the per-epoch history.
+
+    ``init_codebook`` maps encoder outputs (n_vectors, D) to a codebook (V, D);
+    the estimator passes scikit-learn's k-means here.
+    """
+    if config.strategy not in STRATEGIES:
+        raise ValueError(f"strategy must be one of {STRATEGIES}, got {config.strategy!r}")
+    data = _Data(keypoints, observed)
+    history: list[dict] = []
+    both = list(net.encoder.parameters()) + list(net.decoder.parameters())
+    run_phase(net, data, both, config.pretrain_epochs, config, False, generator, "pretrain", history, log)
+    _init_codebook(net, data, init_codebook, config, generator)
+    if config.strategy == "staged":
+        net.encoder.requires_grad_(False)
+        net.decoder = PoseDecoder(net.config).to(keypoints.device)
+        run_phase(net, data, list(net.decoder.parameters()), config.n_epochs, config, True,
+                  generator, "quantized", history, log)
+        net.encoder.requires_grad_(True)
+    else:
+        run_phase(net, data, both, config.n_epochs, config, True, generator, "joint", history, log)
+    return history

@@ -1,0 +1,43 @@
+import numpy as np
+import pytest
+
+from posetok.datasets import make_stick_figures
+
+# A configuration small enough for a test to fit in well under a second.
+TINY = dict(
+    n_tokens=4,
+    codebook_size=16,
+    token_dim=8,
+    encoder_width=16,
+    encoder_depth=1,
+    decoder_width=16,
+    decoder_depth=1,
+    token_mlp_width=8,
+    n_epochs=2,
+    pretrain_epochs=1,
+    batch_size=64,
+    random_state=0,
+)
+
+
+@pytest.fixture(scope="session")
+def stick_figures():
+    X, y = make_stick_figures(400, random_state=0)
+    return X, y
+
+
+@pytest.fixture(scope="session")
+def tiny_fitted(stick_figures):
+    from posetok import PoseTokenizer
+
+    return PoseTokenizer(**TINY).fit(stick_figures[0])
+
+
+def hide_joints(X, fraction, seed):
+    """Copy of X with a random fraction of joints set to NaN (never a whole pose)."""
+    rng = np.random.default_rng(seed)
+    kp = X.reshape(len(X), -1, 2).copy()
+    hide = rng.random(kp.shape[:2]) < fraction
+    hide[np.arange(len(kp)), rng.integers(kp.shape[1], size=len(kp))] = False
+    kp[hide] = np.nan
+    return kp.reshape(len(X), -1)

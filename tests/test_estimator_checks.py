@@ -1,0 +1,131 @@
+"""scikit-learn's estimator checks, and keypoint-shaped twins of those that cannot run.
+
+Several of scikit-learn's generic checks build X with 3 or 5 columns. An odd
+number of columns cannot hold (x, y) keypoints, and PoseTokenizer rejects it
+with a ValueError by design (tested in test_tokenizer.py). Each such check is
+declared an expected failure below, and the property it checks is tested on
+keypoint-shaped data by the twin test named beside it.
+"""
+
+import copy
+import pickle
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.pipeline import make_pipeline
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from posetok import PoseTokenizer
+
+from .conftest import TINY
+
+ODD = "uses X with an odd number of columns, which cannot be (x, y) keypoints; twin: "
+EXPECTED_FAILED = {
+    "check_fit_score_takes_y": ODD + "test_fit_and_score_take_y",
+    "check_dont_overwrite_parameters": ODD + "test_fit_does_not_overwrite_parameters",
+    "check_estimators_dtypes": ODD + "test_accepts_numeric_dtypes",
+    "check_pipeline_consistency": ODD + "test_pipeline_consistency",
+    "check_estimators_pickle": ODD + "test_pickle_round_trip",
+    "check_f_contiguous_array_estimator": ODD + "test_fortran_ordered_input",
+    "check_transformer_general": ODD + "test_fit_transform_equals_fit_then_transform",
+    "check_transformer_data_not_an_array": ODD + "test_accepts_lists",
+    "check_methods_sample_order_invariance": ODD + "test_sample_order_and_subset_invariance",
+    "check_methods_subset_invariance": ODD + "test_sample_order_and_subset_invariance",
+    "check_dict_unchanged": ODD + "test_methods_leave_dict_unchanged",
+    "check_fit2d_predict1d": ODD + "test_one_dimensional_input_rejected",
+}
+
+
+@parametrize_with_checks([PoseTokenizer(**TINY)], expected_failed_checks=lambda est: EXPECTED_FAILED)
+def test_sklearn_compatible(estimator, check):
+    check(estimator)
+
+
+@pytest.fixture(scope="module")
+def X():
+    rng = np.random.default_rng(0)
+    return rng.normal(size=(60, 8)) * 3 + 1  # 4 keypoints, arbitrary units
+
+
+def test_fit_and_score_take_y(X):
+    tok = PoseTokenizer(**TINY).fit(X, np.zeros(len(X)))
+    assert np.isfinite(tok.score(X, np.zeros(len(X))))
+
+
+def test_fit_does_not_overwrite_parameters(X):
+    tok = PoseTokenizer(**TINY)
+    before = copy.deepcopy(tok.get_params())
+    tok.fit(X)
+    assert tok.get_params() == before
+    public = [k for k in vars(tok) if not k.startswith("_")]
+    assert all(k in before or k.endswith("_") for k in public)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int32, np.int64])
+def test_accepts_numeric_dtypes(X, dtype):
+    Xd = np.round(X).astype(dtype)
+    tok = PoseTokenizer(**TINY).fit(Xd)
+    assert tok.transform(Xd).dtype == np.int64
+
+
+def test_pipeline_consistency(X):
+    a = make_pipeline(PoseTokenizer(**TINY)).fit(X).transform(X)
+    b = make_pipeline(PoseTokenizer(**TINY)).fit(X).transform(X)
+    np.testing.assert_array_equal(a, b)
+
+
+def test_pickle_round_trip(X):
+    tok = PoseTokenizer(**TINY).fit(X)
+    loaded = pickle.loads(pickle.dumps(tok))
+    np.testing.assert_array_equal(loaded.transform(X), tok.transform(X))
+    np.testing.assert_array_equal(loaded.inverse_transform(tok.transform(X)), tok.inverse_transform(tok.transform(X)))
+
+
+def test_fortran_ordered_input(X):
+    tok = PoseTokenizer(**TINY).fit(np.asfortranarray(X))
+    np.testing.assert_array_equal(tok.transform(np.asfortranarray(X)), tok.transform(np.ascontiguousarray(X)))
+
+
+def test_fit_transform_equals_fit_then_transform(X):
+    a = PoseTokenizer(**TINY).fit_transform(X)
+    b = PoseTokenizer(**TINY).fit(X).transform(X)
+    np.testing.assert_array_equal(a, b)
+    tok = clone(PoseTokenizer(**TINY)).fit(X)
+    with pytest.raises(ValueError, match="features"):
+        tok.transform(X[:, :-2])
+
+
+def test_accepts_lists(X):
+    tok = PoseTokenizer(**TINY).fit(X.tolist())
+    np.testing.assert_array_equal(tok.transform(X.tolist()), tok.transform(X))
+    np.testing.assert_array_equal(tok.transform(X.reshape(60, 4, 2).tolist()), tok.transform(X))
+
+
+def test_sample_order_and_subset_invariance(X):
+    tok = PoseTokenizer(**TINY).fit(X)
+    ids = tok.transform(X)
+    perm = np.random.default_rng(1).permutation(len(X))
+    np.testing.assert_array_equal(tok.transform(X[perm]), ids[perm])
+    for start in range(0, len(X), 7):
+        np.testing.assert_array_equal(tok.transform(X[start : start + 7]), ids[start : start + 7])
+
+
+def test_methods_leave_dict_unchanged(X):
+    tok = PoseTokenizer(**TINY).fit(X)
+    before = {k: (v if not isinstance(v, np.ndarray) else v.copy()) for k, v in vars(tok).items()}
+    state = {k: v.clone() for k, v in tok.network_.state_dict().items()}
+    tok.transform(X)
+    tok.inverse_transform(tok.transform(X))
+    tok.score(X)
+    assert vars(tok).keys() == before.keys()
+    for k, v in before.items():
+        if isinstance(v, np.ndarray):
+            np.testing.assert_array_equal(vars(tok)[k], v)
+    assert all((tok.network_.state_dict()[k] == v).all() for k, v in state.items())
+
+
+def test_one_dimensional_input_rejected(X):
+    tok = PoseTokenizer(**TINY).fit(X)
+    with pytest.raises(ValueError, match="2D array"):
+        tok.transform(X[0])

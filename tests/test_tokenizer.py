@@ -1,0 +1,204 @@
+import joblib
+import numpy as np
+import pytest
+import torch
+from sklearn.exceptions import NotFittedError
+
+from posetok import CodebookCollapseWarning, PoseTokenizer
+
+from .conftest import TINY, hide_joints
+
+
+def test_shapes_dtypes_and_ranges(tiny_fitted, stick_figures):
+    X = stick_figures[0]
+    ids = tiny_fitted.transform(X)
+    assert ids.shape == (len(X), TINY["n_tokens"]) and ids.dtype == np.int64
+    assert ids.min() >= 0 and ids.max() < TINY["codebook_size"]
+    back = tiny_fitted.inverse_transform(ids)
+    assert back.shape == X.shape and back.dtype == np.float64
+    assert tiny_fitted.n_keypoints_ == 13 and tiny_fitted.n_features_in_ == 26
+    assert tiny_fitted.codebook_.shape == (TINY["codebook_size"], TINY["token_dim"])
+
+
+def test_fitted_attributes_and_history(tiny_fitted):
+    h = tiny_fitted.history_
+    assert [r["phase"] for r in h] == ["pretrain"] + ["quantized"] * TINY["n_epochs"]
+    assert {"reconstruction_loss", "mean_joint_error", "codebook_usage", "perplexity"} <= set(h[-1])
+    assert 0 < tiny_fitted.codebook_usage_ <= 1
+    assert tiny_fitted.device_ in ("cpu", "cuda", "cuda:0")
+    assert next(tiny_fitted.network_.parameters()).device.type == "cpu"
+
+
+def test_three_d_input_equals_flat_input(tiny_fitted, stick_figures):
+    X = stick_figures[0][:20]
+    np.testing.assert_array_equal(tiny_fitted.transform(X.reshape(20, 13, 2)), tiny_fitted.transform(X))
+
+
+def test_inverse_transform_in_units_of_x(stick_figures):
+    """Scaling and shifting X scales and shifts the reconstruction the same way."""
+    X = stick_figures[0]
+    a = PoseTokenizer(**TINY).fit(X)
+    b = PoseTokenizer(**TINY).fit(X * 1000.0 + 5.0)
+    np.testing.assert_array_equal(a.transform(X), b.transform(X * 1000.0 + 5.0))
+    np.testing.assert_allclose(
+        b.inverse_transform(b.transform(X * 1000.0 + 5.0)),
+        a.inverse_transform(a.transform(X)) * 1000.0 + 5.0,
+        rtol=1e-5,
+    )
+
+
+def test_score_is_negative_mean_joint_error(tiny_fitted, stick_figures):
+    X = stick_figures[0][:50]
+    recon = tiny_fitted.inverse_transform(tiny_fitted.transform(X))
+    err = np.linalg.norm((recon - X).reshape(50, -1, 2), axis=-1).mean()
+    assert tiny_fitted.score(X) == pytest.approx(-err, rel=1e-4)
+
+
+def test_same_seed_same_tokens_and_global_rng_untouched(stick_figures):
+    X = stick_figures[0]
+    torch.manual_seed(123)
+    np.random.seed(123)
+    torch_state, np_state = torch.get_rng_state(), np.random.get_state()[1].copy()
+    a = PoseTokenizer(**TINY).fit(X).transform(X)
+    assert torch.equal(torch.get_rng_state(), torch_state)
+    assert np.array_equal(np.random.get_state()[1], np_state)
+    b = PoseTokenizer(**TINY).fit(X).transform(X)
+    np.testing.assert_array_equal(a, b)
+    c = PoseTokenizer(**{**TINY, "random_state": 1}).fit(X).transform(X)
+    assert not np.array_equal(a, c)
+
+
+def test_input_not_modified(stick_figures):
+    X = hide_joints(stick_figures[0], 0.1, seed=0)
+    X_copy = X.copy()
+    tok = PoseTokenizer(**TINY).fit(X)
+    tok.transform(X)
+    tok.score(X)
+    np.testing.assert_array_equal(X, X_copy)
+    ids = tok.transform(X)
+    ids_copy = ids.copy()
+    tok.inverse_transform(ids)
+    np.testing.assert_array_equal(ids, ids_copy)
+
+
+def test_feature_names_and_pandas_output(tiny_fitted, stick_figures):
+    pd = pytest.importorskip("pandas")
+    names = tiny_fitted.get_feature_names_out()
+    assert list(names) == [f"token_{i}" for i in range(TINY["n_tokens"])]
+    tok = PoseTokenizer(**TINY).set_output(transform="pandas")
+    df_in = pd.DataFrame(stick_figures[0], columns=[f"{a}{i}" for i in range(13) for a in "xy"])
+    out = tok.fit_transform(df_in)
+    assert list(out.columns) == list(names) and out.dtypes.unique().tolist() == [np.int64]
+    assert tok.inverse_transform(out).shape == df_in.shape
+
+
+def test_codebook_builds_onehot_categories(tiny_fitted, stick_figures):
+    from sklearn.preprocessing import OneHotEncoder
+
+    ids = tiny_fitted.transform(stick_figures[0][:10])
+    categories = [np.arange(len(tiny_fitted.codebook_))] * TINY["n_tokens"]
+    onehot = OneHotEncoder(categories=categories).fit(ids)
+    assert onehot.transform(ids).shape == (10, TINY["n_tokens"] * TINY["codebook_size"])
+
+
+def test_not_fitted_errors(stick_figures):
+    tok = PoseTokenizer()
+    for method in (tok.transform, tok.inverse_transform, tok.score):
+        with pytest.raises(NotFittedError):
+            method(stick_figures[0][:2])
+    with pytest.raises(NotFittedError):
+        tok.codebook_
+
+
+@pytest.mark.parametrize(
+    "X, error, match",
+    [
+        (np.zeros((5, 3)), ValueError, "even number of columns"),
+        (np.zeros((5, 4, 3)), ValueError, r"\(n_samples, n_keypoints, 2\)"),
+        (np.full((5, 4), np.inf), ValueError, "infinity"),
+        (np.array([["a", "b"], ["c", "d"]]), ValueError, "convert"),
+        (np.array([[np.nan, 1.0, 2.0, 3.0]]), ValueError, "exactly one NaN"),
+        (np.array([[np.nan, np.nan, np.nan, np.nan], [1.0, 2, 3, 4]]), ValueError, "no observed keypoint"),
+    ],
+)
+def test_fit_rejects_bad_input(X, error, match):
+    with pytest.raises(error, match=match):
+        PoseTokenizer(**TINY).fit(X)
+
+
+def test_transform_rejects_wrong_width(tiny_fitted):
+    with pytest.raises(ValueError, match="features"):
+        tiny_fitted.transform(np.zeros((2, 24)))
+
+
+@pytest.mark.parametrize(
+    "ids, error, match",
+    [
+        (np.zeros((2, 3), dtype=int), ValueError, r"shape \(n_samples, 4\)"),
+        (np.zeros(4, dtype=int), ValueError, "shape"),
+        (np.full((2, 4), 16), ValueError, r"\[0, 16\)"),
+        (np.full((2, 4), -1), ValueError, r"\[0, 16\)"),
+        (np.full((2, 4), 0.5), ValueError, "whole numbers"),
+        (np.full((2, 4), np.nan), ValueError, "whole numbers"),
+        (np.array([["a"] * 4]), TypeError, "integers"),
+        (np.ones((2, 4), dtype=bool), TypeError, "integers"),
+    ],
+)
+def test_inverse_transform_rejects_bad_ids(tiny_fitted, ids, error, match):
+    with pytest.raises(error, match=match):
+        tiny_fitted.inverse_transform(ids)
+
+
+def test_inverse_transform_accepts_integral_floats(tiny_fitted):
+    ids = np.array([[0, 1, 2, 3]])
+    np.testing.assert_array_equal(
+        tiny_fitted.inverse_transform(ids.astype(float)), tiny_fitted.inverse_transform(ids)
+    )
+
+
+def test_bad_parameters_are_rejected(stick_figures):
+    with pytest.raises(ValueError, match="strategy"):
+        PoseTokenizer(strategy="bogus").fit(stick_figures[0])
+    with pytest.raises(ValueError, match="codebook_size"):
+        PoseTokenizer(codebook_size=1).fit(stick_figures[0])
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error raised without a GPU")
+def test_cuda_requested_without_gpu_is_a_clear_error(stick_figures):
+    with pytest.raises(ValueError, match="cuda"):
+        PoseTokenizer(**TINY, device="cuda").fit(stick_figures[0])
+
+
+def test_collapse_warning_names_fraction():
+    X = np.tile(np.arange(26.0), (200, 1))  # one pose repeated: only one code can be used
+    with pytest.warns(CodebookCollapseWarning, match=r"use \d+ of 16 codes"):
+        PoseTokenizer(**{**TINY, "n_tokens": 1}).fit(X)
+
+
+def test_joblib_round_trip_identical_tokens(tiny_fitted, stick_figures, tmp_path):
+    path = tmp_path / "tok.joblib"
+    joblib.dump(tiny_fitted, path)
+    loaded = joblib.load(path)
+    X = stick_figures[0]
+    np.testing.assert_array_equal(loaded.transform(X), tiny_fitted.transform(X))
+
+
+def test_verbose_prints_one_line_per_epoch(stick_figures, capsys):
+    tok = PoseTokenizer(**{**TINY, "verbose": 1}).fit(stick_figures[0])
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("[PoseTokenizer]")]
+    assert len(lines) == len(tok.history_) == TINY["pretrain_epochs"] + TINY["n_epochs"]
+
+
+@pytest.mark.parametrize("strategy", ["staged", "joint"])
+def test_both_strategies_fit(strategy, stick_figures):
+    tok = PoseTokenizer(**{**TINY, "strategy": strategy}).fit(stick_figures[0])
+    assert tok.history_[-1]["phase"] == ("quantized" if strategy == "staged" else "joint")
+
+
+def test_missing_joints_in_fit_and_transform(stick_figures):
+    X = hide_joints(stick_figures[0], 0.2, seed=1)
+    tok = PoseTokenizer(**{**TINY, "mask_probability": 0.2}).fit(X)
+    ids = tok.transform(X)
+    assert ids.shape == (len(X), TINY["n_tokens"])
+    assert np.isfinite(tok.inverse_transform(ids)).all()
+    assert np.isfinite(tok.score(X))
