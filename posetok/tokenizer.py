@@ -101,14 +101,14 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
 
     Parameters
     ----------
-    n_tokens : int, default=16
+    n_tokens : int, default=32
         Number of tokens per pose (M in the paper).
     codebook_size : int, default=256
         Number of codes shared by all tokens (V). Each pose costs
         ``n_tokens * log2(codebook_size)`` bits.
     token_dim : int, default=32
         Dimension of a token vector and of each code (D).
-    encoder_width, decoder_width : int, default=128
+    encoder_width, decoder_width : int, default=64
         Channels per keypoint inside the encoder and the decoder (H, H').
     encoder_depth, decoder_depth : int, default=2
         Number of MLP-Mixer blocks in the encoder and the decoder.
@@ -116,23 +116,24 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
         Hidden width of the MLPs that mix across keypoints.
     dropout : float, default=0.0
         Dropout inside the mixer MLPs.
-    strategy : {"staged", "joint"}, default="staged"
-        ``"staged"``: pre-train encoder and decoder without quantization for
-        ``pretrain_epochs``, freeze the encoder, start the codebook by k-means
-        on its outputs and train a fresh decoder with the codebook for
-        ``n_epochs``. ``"joint"``: start the codebook by k-means on the
-        outputs of the untrained encoder and train everything together for
-        ``n_epochs`` through the straight-through estimator
-        (``pretrain_epochs`` is ignored).
-    n_epochs : int, default=40
+    strategy : {"joint", "staged"}, default="joint"
+        Both first pre-train encoder and decoder without quantization for
+        ``pretrain_epochs`` (if any) and start the codebook by k-means on the
+        encoder's outputs. ``"joint"`` then trains encoder, codebook and
+        decoder together for ``n_epochs`` through the straight-through
+        estimator. ``"staged"`` (the stick-figure article's fix) freezes the
+        encoder and trains a fresh decoder with the codebook for ``n_epochs``.
+        Joint is the default because it measures better: see docs/.
+    n_epochs : int, default=60
         Epochs of training with the codebook.
-    pretrain_epochs : int, default=20
-        Epochs of encoder pre-training without quantization (``"staged"`` only).
-    batch_size : int, default=256
+    pretrain_epochs : int or "auto", default="auto"
+        Epochs of pre-training without quantization. ``"auto"`` means 0 for
+        ``"joint"`` and ``n_epochs // 2`` for ``"staged"``.
+    batch_size : int, default=512
         Poses per optimisation step.
-    learning_rate : float, default=2e-3
+    learning_rate : float, default=5e-3
         Peak AdamW learning rate of the warm-up + cosine schedule of each phase.
-    commitment_weight : float, default=0.25
+    commitment_weight : float, default=1.0
         Weight of the commitment loss ``||z - sg(q)||^2``.
     mask_probability : float, default=0.0
         Probability of hiding each observed joint from the encoder during
@@ -200,7 +201,7 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "strategy": [StrOptions(set(STRATEGIES))],
         "n_epochs": [Interval(Integral, 1, None, closed="left")],
-        "pretrain_epochs": [Interval(Integral, 0, None, closed="left")],
+        "pretrain_epochs": [Interval(Integral, 0, None, closed="left"), StrOptions({"auto"})],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
         "commitment_weight": [Interval(Real, 0, None, closed="left")],
@@ -212,22 +213,22 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
 
     def __init__(
         self,
-        n_tokens=16,
+        n_tokens=32,
         *,
         codebook_size=256,
         token_dim=32,
-        encoder_width=128,
+        encoder_width=64,
         encoder_depth=2,
-        decoder_width=128,
+        decoder_width=64,
         decoder_depth=2,
         token_mlp_width=64,
         dropout=0.0,
-        strategy="staged",
-        n_epochs=40,
-        pretrain_epochs=20,
-        batch_size=256,
-        learning_rate=2e-3,
-        commitment_weight=0.25,
+        strategy="joint",
+        n_epochs=60,
+        pretrain_epochs="auto",
+        batch_size=512,
+        learning_rate=5e-3,
+        commitment_weight=1.0,
         mask_probability=0.0,
         device="auto",
         verbose=0,
@@ -309,7 +310,7 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
         train_config = TrainConfig(
             strategy=self.strategy,
             n_epochs=self.n_epochs,
-            pretrain_epochs=self.pretrain_epochs,
+            pretrain_epochs=self._pretrain_epochs(),
             batch_size=self.batch_size,
             learning_rate=self.learning_rate,
             commitment_weight=self.commitment_weight,
@@ -459,6 +460,11 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
         return self.network_.quantizer.codebook.numpy().copy()
 
     # -------------------------------------------------------------- helpers
+    def _pretrain_epochs(self) -> int:
+        if self.pretrain_epochs != "auto":
+            return self.pretrain_epochs
+        return self.n_epochs // 2 if self.strategy == "staged" else 0
+
     def _normalised(self, X):
         check_is_fitted(self)
         X = validate_data(self, _as_2d(X), dtype=np.float64, ensure_all_finite="allow-nan", reset=False)

@@ -32,14 +32,14 @@ class TrainingDivergedError(FloatingPointError):
 class TrainConfig:
     """How to train a :class:`~posetok.nn.PoseTokenizerNet`."""
 
-    strategy: str = "staged"
-    n_epochs: int = 40
-    pretrain_epochs: int = 20
-    batch_size: int = 256
-    learning_rate: float = 2e-3
+    strategy: str = "joint"
+    n_epochs: int = 60
+    pretrain_epochs: int = 0
+    batch_size: int = 512
+    learning_rate: float = 5e-3
     weight_decay: float = 1e-4
     warmup_fraction: float = 0.05
-    commitment_weight: float = 0.25
+    commitment_weight: float = 1.0
     smooth_l1_beta: float = 0.01
     mask_probability: float = 0.0
     dead_code_threshold: float = 0.05

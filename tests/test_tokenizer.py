@@ -22,7 +22,7 @@ def test_shapes_dtypes_and_ranges(tiny_fitted, stick_figures):
 
 def test_fitted_attributes_and_history(tiny_fitted):
     h = tiny_fitted.history_
-    assert [r["phase"] for r in h] == ["pretrain"] + ["quantized"] * TINY["n_epochs"]
+    assert [r["phase"] for r in h] == ["pretrain"] + ["joint"] * TINY["n_epochs"]
     assert {"reconstruction_loss", "mean_joint_error", "codebook_usage", "perplexity"} <= set(h[-1])
     assert 0 < tiny_fitted.codebook_usage_ <= 1
     assert tiny_fitted.device_ in ("cpu", "cuda", "cuda:0")

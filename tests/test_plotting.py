@@ -1,0 +1,46 @@
+import matplotlib
+import pytest
+
+matplotlib.use("Agg")
+
+from posetok import plotting  # noqa: E402
+from posetok.datasets import STICK_FIGURE_SKELETON  # noqa: E402
+
+
+@pytest.mark.parametrize(
+    "draw",
+    [
+        lambda tok, X: plotting.plot_pose(X[0], STICK_FIGURE_SKELETON),
+        lambda tok, X: plotting.plot_reconstructions(tok, X, skeleton=STICK_FIGURE_SKELETON, n_poses=3),
+        lambda tok, X: plotting.plot_codebook_usage(tok, X),
+        lambda tok, X: plotting.plot_history(tok),
+        lambda tok, X: plotting.plot_token_atlas(tok, X[0], skeleton=STICK_FIGURE_SKELETON, n_codes=3),
+    ],
+    ids=["pose", "reconstructions", "codebook_usage", "history", "token_atlas"],
+)
+def test_figures_draw(tiny_fitted, stick_figures, draw, tmp_path):
+    import matplotlib.pyplot as plt
+
+    fig = draw(tiny_fitted, stick_figures[0])
+    assert fig.axes
+    fig.savefig(tmp_path / "f.png")
+    assert (tmp_path / "f.png").stat().st_size > 1000
+    plt.close(fig)
+
+
+def test_draws_into_given_axes(stick_figures):
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots()
+    assert plotting.plot_pose(stick_figures[0][0], ax=ax) is fig
+    assert len(ax.collections) == 1
+    plt.close(fig)
+
+
+def test_package_import_does_not_import_plotting():
+    import subprocess
+    import sys
+
+    code = "import sys, posetok; print('matplotlib' in sys.modules, 'posetok.plotting' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "False"]
