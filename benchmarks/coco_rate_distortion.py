@@ -1,0 +1,160 @@
+"""Reconstruction per bit on COCO val: posetok against classic quantizers.
+
+Run from the repository root (needs ../shared/data, see docs/benchmarks.md):
+
+    python benchmarks/coco_rate_distortion.py           # 40 000 train persons, all budgets
+    python benchmarks/coco_rate_distortion.py --quick   # 8 000 persons, 2 budgets, a few minutes
+
+Every method sees the same box-normalised poses (shared/reference/coco-baselines.md):
+centre = box centre, scale = 1.25 * max(w, h / 0.75). Baselines are fitted on the train
+persons with all 17 joints labelled; posetok trains on train persons with any labelled
+joint (unlabelled joints are NaN and left out of its loss). Evaluation: the 3153 val
+persons whose segment area is known, labelled joints only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+from sklearn.cluster import KMeans
+from sklearn.decomposition import PCA
+
+from posetok import PoseTokenizer
+from posetok.datasets import normalize_to_box, visibility_to_nan
+from posetok.metrics import mpjpe, object_keypoint_similarity, oks_ap
+
+DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+BUDGETS = (32, 64, 128, 256, 374)
+POSETOK_SIZES = {32: (4, 256), 64: (8, 256), 128: (16, 256), 256: (32, 256), 374: (34, 2048)}
+
+
+def load(split):
+    path = DATA / f"coco2017_{split}_person_keypoints.npz"
+    if not path.exists():
+        raise SystemExit(f"{path} not found: this benchmark reads the COCO keypoints of shared/data")
+    d = np.load(path)
+    X, centre, scale = normalize_to_box(d["keypoints"], d["bbox"])
+    X = visibility_to_nan(X, d["visibility"])
+    return X, centre, scale, d["area"]
+
+
+def scores(X_true, X_hat, scale, area):
+    px = lambda X: X.reshape(len(X), -1, 2) * scale[:, None, None]  # noqa: E731
+    oks = object_keypoint_similarity(px(X_true), px(X_hat), area)
+    return {"oks_ap": oks_ap(oks), "mpjpe_pct": 100 * mpjpe(X_true, X_hat) / 1.25}
+
+
+# ---------------------------------------------------------------- baselines
+def per_joint_kmeans(train, bits, seed):
+    k = int(min(2 ** (bits / 17), 4096))
+    models = [KMeans(k, n_init=1, random_state=seed).fit(train[:, 2 * j : 2 * j + 2]) for j in range(17)]
+
+    def codec(X):
+        X = np.nan_to_num(X)
+        return np.hstack([m.cluster_centers_[m.predict(X[:, 2 * j : 2 * j + 2])] for j, m in enumerate(models)])
+
+    return codec, 17 * np.log2(k)
+
+
+def whole_pose_kmeans(train, bits, seed):
+    k = int(min(2**bits, 4096))
+    m = KMeans(k, n_init=1, random_state=seed).fit(train)
+    return (lambda X: m.cluster_centers_[m.predict(np.nan_to_num(X))]), np.log2(k)
+
+
+def _uniform(values, lo, hi, levels):
+    step = (hi - lo) / levels
+    return lo + (np.clip(np.floor((values - lo) / step), 0, levels - 1) + 0.5) * step
+
+
+def scalar(train, bits, seed):
+    b = max(1, round(bits / 34))
+    return (lambda X: _uniform(np.nan_to_num(X), -0.5, 0.5, 2**b)), 34 * b
+
+
+def pca_scalar(train, bits, seed):
+    """PCA, then uniform quantization of each component over its train range; the
+    split of bits between components and bits per component is chosen on train."""
+    best = None
+    for n_comp in (2, 4, 6, 8, 12, 16, 24, 34):
+        b = bits // n_comp
+        if b < 1 or b > 16:
+            continue
+        pca = PCA(n_comp, random_state=seed).fit(train)
+        Z = pca.transform(train)
+        lo, hi = Z.min(0), Z.max(0)
+        rec = lambda X, p=pca, lo=lo, hi=hi, b=b: p.inverse_transform(  # noqa: E731
+            _uniform(p.transform(np.nan_to_num(X)), lo, hi, 2**b)
+        )
+        err = mpjpe(train, rec(train))
+        if best is None or err < best[0]:
+            best = (err, rec, n_comp * b)
+    return best[1], best[2]
+
+
+BASELINES = {
+    "per-joint k-means": per_joint_kmeans,
+    "whole-pose k-means": whole_pose_kmeans,
+    "uniform scalar": scalar,
+    "PCA + scalar": pca_scalar,
+}
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--n-train", type=int, default=None)
+    parser.add_argument("--n-epochs", type=int, default=None)
+    parser.add_argument("--json", default=None)
+    args = parser.parse_args()
+    n_train = args.n_train or (8000 if args.quick else 40000)
+    n_epochs = args.n_epochs or (10 if args.quick else 30)
+    budgets = (64, 128) if args.quick else BUDGETS
+
+    X_tr, _, _, _ = load("train")
+    X_va, _, s_va, area_va = load("val")
+    rng = np.random.default_rng(0)
+    X_tr_posetok = X_tr[rng.permutation(len(X_tr))[:n_train]]
+    complete = X_tr[~np.isnan(X_tr).any(1)]
+    known = ~np.isnan(area_va)
+    X_va, s_va, area_va = X_va[known], s_va[known], area_va[known]
+    print(f"train: {len(X_tr_posetok)} persons for posetok, {len(complete)} complete for baselines; "
+          f"val: {len(X_va)} persons with known area", flush=True)
+
+    rows = []
+    for bits in budgets:
+        for name, make in BASELINES.items():
+            if name == "whole-pose k-means" and bits > 64:
+                continue  # 4096 codes (12 bits) is already its largest point
+            tic = time.perf_counter()
+            codec, used_bits = make(complete, bits, 0)
+            rows.append({"method": name, "budget": bits, "bits": float(used_bits),
+                         **scores(X_va, codec(X_va), s_va, area_va), "fit_s": time.perf_counter() - tic})
+            print(rows[-1], flush=True)
+        n_tokens, codebook_size = POSETOK_SIZES[bits]
+        tok = PoseTokenizer(n_tokens, codebook_size=codebook_size, n_epochs=n_epochs, random_state=0)
+        tic = time.perf_counter()
+        tok.fit(X_tr_posetok)
+        fit_s = time.perf_counter() - tic
+        ids = tok.transform(X_va)
+        rows.append({"method": "posetok", "budget": bits, "bits": n_tokens * np.log2(codebook_size),
+                     **scores(X_va, tok.inverse_transform(ids), s_va, area_va), "fit_s": fit_s,
+                     "codebook_usage": len(np.unique(ids)) / codebook_size})
+        print(rows[-1], flush=True)
+
+    print()
+    print(f"posetok: {n_train} train persons, {n_epochs} epochs, default architecture")
+    print("| method | bits / pose | OKS-AP | MPJPE % | fit (s) |")
+    print("|---|---|---|---|---|")
+    for r in sorted(rows, key=lambda r: (r["method"], r["bits"])):
+        print(f"| {r['method']} | {r['bits']:.0f} | {r['oks_ap']:.1f} | {r['mpjpe_pct']:.2f} | {r['fit_s']:.0f} |")
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=2))
+
+
+if __name__ == "__main__":
+    main()
