@@ -24,6 +24,8 @@ class CodebookCollapseWarning(UserWarning):
     """Warned when a fitted codebook uses only a small fraction of its codes."""
 
 
+_INPUT_ATTRIBUTES = ("n_features_in_", "feature_names_in_")
+
 # A codebook is called collapsed when fewer than this fraction of the codes that
 # the training data could fill (min(codebook_size, n_samples * n_tokens)) is used.
 _COLLAPSE_FRACTION = 0.2
@@ -139,6 +141,16 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
         Probability of hiding each observed joint from the encoder during
         training (it stays supervised), so the tokens learn to recover missing
         joints. The official PCT tokenizer uses 0.2.
+    normalize : {"dataset", "pose"}, default="dataset"
+        ``"dataset"``: one per-coordinate mean and one global scale fitted on X,
+        so tokens encode where a pose is and how large it is, and
+        :meth:`inverse_transform` returns the units of X. ``"pose"``: each pose
+        is first centred on the box around its observed keypoints and divided
+        by that box's larger side, so tokens ignore position and size (what
+        an action classifier wants); :meth:`inverse_transform` and
+        :meth:`score` then work in that per-pose frame (centre 0, larger side
+        1). To normalise by a detector's person box instead, apply
+        :func:`posetok.datasets.normalize_to_box` before fitting.
     device : {"auto", "cpu", "cuda"}, default="auto"
         Where to train. The fitted modules are always moved back to the CPU.
     verbose : int, default=0
@@ -206,6 +218,7 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
         "commitment_weight": [Interval(Real, 0, None, closed="left")],
         "mask_probability": [Interval(Real, 0, 1, closed="left")],
+        "normalize": [StrOptions({"dataset", "pose"})],
         "device": [StrOptions({"auto", "cpu", "cuda"})],
         "verbose": ["verbose"],
         "random_state": ["random_state"],
@@ -230,6 +243,7 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
         learning_rate=5e-3,
         commitment_weight=1.0,
         mask_probability=0.0,
+        normalize="dataset",
         device="auto",
         verbose=0,
         random_state=None,
@@ -250,9 +264,13 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
         self.learning_rate = learning_rate
         self.commitment_weight = commitment_weight
         self.mask_probability = mask_probability
+        self.normalize = normalize
         self.device = device
         self.verbose = verbose
         self.random_state = random_state
+
+    def __sklearn_is_fitted__(self):
+        return hasattr(self, "network_")
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -279,34 +297,39 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
         self : PoseTokenizer
             The fitted tokenizer.
         """
+        # validate_data writes n_features_in_ (and feature_names_in_) before fitting;
+        # put back the previous ones if fit fails, so a failed or interrupted fit
+        # leaves the estimator exactly as it was.
+        previous = {k: self.__dict__[k] for k in _INPUT_ATTRIBUTES if k in self.__dict__}
+        try:
+            return self._fit(X)
+        except BaseException:
+            for k in _INPUT_ATTRIBUTES:
+                self.__dict__.pop(k, None)
+            self.__dict__.update(previous)
+            raise
+
+    def _fit(self, X):
         tic = time.perf_counter()
         X = validate_data(self, _as_2d(X), dtype=np.float64, ensure_all_finite="allow-nan", reset=True)
         _check_keypoint_columns(X.shape[1])
         observed = _observed_mask(X)
+        X = self._frame(X)
         device = _resolve_device(self.device)
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
 
         mean = np.nanmean(X, axis=0)
         mean = np.where(np.isnan(mean), 0.0, mean)  # a joint never observed
         centred = X - mean
-        scale = float(np.sqrt(np.nanmean(centred**2)))
+        # root mean square, computed on centred / max so that huge inputs cannot overflow
+        peak = float(np.nanmax(np.abs(centred)))
+        scale = peak * float(np.sqrt(np.nanmean((centred / peak) ** 2))) if peak > 0 else 1.0
         if not np.isfinite(scale) or scale <= 0:
             scale = 1.0
         keypoints = torch.as_tensor(np.nan_to_num(centred / scale), dtype=torch.float32).reshape(len(X), -1, 2)
         observed_t = torch.as_tensor(observed)
 
-        config = TokenizerConfig(
-            n_keypoints=X.shape[1] // 2,
-            n_tokens=self.n_tokens,
-            token_dim=self.token_dim,
-            codebook_size=self.codebook_size,
-            encoder_width=self.encoder_width,
-            encoder_depth=self.encoder_depth,
-            decoder_width=self.decoder_width,
-            decoder_depth=self.decoder_depth,
-            token_mlp_width=self.token_mlp_width,
-            dropout=self.dropout,
-        )
+        config = self._network_config(X.shape[1] // 2)
         train_config = TrainConfig(
             strategy=self.strategy,
             n_epochs=self.n_epochs,
@@ -407,7 +430,8 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
     def score(self, X, y=None):
         """Negative mean per-joint reconstruction error, in the units of X.
 
-        Only observed joints count. Higher is better, so
+        Only observed joints count; with ``normalize="pose"`` the error is
+        measured in the per-pose frame. Higher is better, so
         :class:`~sklearn.model_selection.GridSearchCV` can tune the tokenizer
         without labels.
 
@@ -453,6 +477,41 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
                 raise ValueError("input_features is not equal to feature_names_in_")
         return np.asarray([f"token_{i}" for i in range(self.n_tokens)], dtype=object)
 
+    def save(self, path):
+        """Write the fitted tokenizer to ``path`` in the safe ``.posetok`` format.
+
+        The file holds JSON and tensors only and is written atomically; see
+        :mod:`posetok.io`. Prefer it to joblib/pickle, which must only be
+        loaded from trusted sources.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+
+        Returns
+        -------
+        path : pathlib.Path
+        """
+        from .io import save
+
+        return save(self, path)
+
+    @classmethod
+    def load(cls, path):
+        """Read a tokenizer written by :meth:`save`; never executes code from the file.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+
+        Returns
+        -------
+        tokenizer : PoseTokenizer
+        """
+        from .io import load
+
+        return load(path)
+
     @property
     def codebook_(self) -> np.ndarray:
         """The codes, shape (codebook_size, token_dim); row i is token id i."""
@@ -460,6 +519,30 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
         return self.network_.quantizer.codebook.numpy().copy()
 
     # -------------------------------------------------------------- helpers
+    def _network_config(self, n_keypoints: int) -> TokenizerConfig:
+        return TokenizerConfig(
+            n_keypoints=n_keypoints,
+            n_tokens=self.n_tokens,
+            token_dim=self.token_dim,
+            codebook_size=self.codebook_size,
+            encoder_width=self.encoder_width,
+            encoder_depth=self.encoder_depth,
+            decoder_width=self.decoder_width,
+            decoder_depth=self.decoder_depth,
+            token_mlp_width=self.token_mlp_width,
+            dropout=self.dropout,
+        )
+
+    def _frame(self, X):
+        """X in the frame the network sees before the fitted normalisation."""
+        if self.normalize == "dataset":
+            return X
+        kp = X.reshape(len(X), -1, 2)
+        lo, hi = np.nanmin(kp, axis=1), np.nanmax(kp, axis=1)
+        size = (hi - lo).max(axis=1)
+        size = np.where(size > 0, size, 1.0)  # one observed joint: translation only
+        return ((kp - ((lo + hi) / 2)[:, None]) / size[:, None, None]).reshape(len(X), -1)
+
     def _pretrain_epochs(self) -> int:
         if self.pretrain_epochs != "auto":
             return self.pretrain_epochs
@@ -469,7 +552,7 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
         check_is_fitted(self)
         X = validate_data(self, _as_2d(X), dtype=np.float64, ensure_all_finite="allow-nan", reset=False)
         observed = _observed_mask(X)
-        keypoints = np.nan_to_num((X - self.mean_) / self.scale_)
+        keypoints = np.nan_to_num((self._frame(X) - self.mean_) / self.scale_)
         return (
             torch.as_tensor(keypoints, dtype=torch.float32).reshape(len(X), -1, 2),
             torch.as_tensor(observed),

@@ -186,6 +186,11 @@ def _init_codebook(net, data, init_codebook, config, generator):
     n_rows = max(1, min(n, config.kmeans_max_vectors // net.config.n_tokens))
     rows = torch.randperm(n, generator=generator, device="cpu")[:n_rows].to(data.keypoints.device)
     z = token_vectors(net, data.keypoints[rows], data.observed[rows])
+    if not torch.isfinite(z).all():
+        raise TrainingDivergedError(
+            "the encoder's outputs became non-finite before the codebook was initialised; "
+            "lower learning_rate, or check X for extreme outliers"
+        )
     codes = init_codebook(z.reshape(-1, z.shape[-1]).cpu().numpy())
     net.quantizer.set_codebook_(torch.as_tensor(np.asarray(codes), dtype=torch.float32))
 

@@ -16,7 +16,7 @@ from sklearn.base import clone
 from sklearn.pipeline import make_pipeline
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from posetok import PoseTokenizer
+from posetok import PoseImputer, PoseTokenizer
 
 from .conftest import TINY
 
@@ -36,8 +36,18 @@ EXPECTED_FAILED = {
     "check_fit2d_predict1d": ODD + "test_one_dimensional_input_rejected",
 }
 
+# PoseImputer's twins are in test_impute.py and the PoseTokenizer twins below (it
+# validates X the same way and delegates to the tokenizer).
+EXPECTED_FAILED_IMPUTER = {
+    name: reason.replace("twin: ", "twin (of the wrapped tokenizer): ") for name, reason in EXPECTED_FAILED.items()
+}
+EXPECTED_FAILED_IMPUTER["check_transformer_preserve_dtypes"] = ODD + "test_impute.py::test_output_is_float64"
 
-@parametrize_with_checks([PoseTokenizer(**TINY)], expected_failed_checks=lambda est: EXPECTED_FAILED)
+
+@parametrize_with_checks(
+    [PoseTokenizer(**TINY), PoseImputer(PoseTokenizer(**TINY))],
+    expected_failed_checks=lambda est: EXPECTED_FAILED_IMPUTER if isinstance(est, PoseImputer) else EXPECTED_FAILED,
+)
 def test_sklearn_compatible(estimator, check):
     check(estimator)
 

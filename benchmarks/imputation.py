@@ -1,0 +1,120 @@
+"""Filling hidden joints: PoseImputer against scikit-learn's imputers.
+
+Run from the repository root (COCO needs ../shared/data):
+
+    python benchmarks/imputation.py            # COCO (40 000 train persons) and stick figures
+    python benchmarks/imputation.py --quick    # smaller data and fewer epochs
+
+Visible joints of held-out poses are hidden at random (1, 3 or 6 per pose, or 30 % of
+them); every imputer is fitted on the same training poses in the same frame (COCO:
+box-normalised as in shared/reference/coco-baselines.md; stick figures: pixels), and
+the error is the mean distance between hidden joints and their filled-in values.
+The same run also measures what masked training costs on observed joints: the
+reconstruction error of complete poses with mask_probability 0.2 and 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from sklearn.experimental import enable_iterative_imputer  # noqa: F401
+from sklearn.impute import IterativeImputer, KNNImputer, SimpleImputer
+
+from posetok import PoseImputer, PoseTokenizer
+from posetok.datasets import make_stick_figures
+from posetok.metrics import joint_distances, mpjpe
+
+sys.path.insert(0, str(Path(__file__).parent))
+from coco_rate_distortion import load  # noqa: E402
+
+SETTINGS = {"1 joint": 1, "3 joints": 3, "6 joints": 6, "30% of joints": 0.3}
+
+
+def hide(X, setting, rng):
+    """Hide observed joints: ``setting`` joints per pose (int) or a fraction (float).
+
+    Poses keep at least one observed joint; a pose with too few is left out.
+    Returns the gappy copy, the mask of hidden joints and the rows kept.
+    """
+    kp = X.reshape(len(X), -1, 2)
+    observed = ~np.isnan(kp[..., 0])
+    n_obs = observed.sum(1)
+    keep = n_obs > (setting if isinstance(setting, int) else 1)
+    hidden = np.zeros_like(observed)
+    for i in np.flatnonzero(keep):
+        joints = np.flatnonzero(observed[i])
+        k = setting if isinstance(setting, int) else max(1, int(round(setting * len(joints))))
+        k = min(k, len(joints) - 1)
+        hidden[i, rng.choice(joints, size=k, replace=False)] = True
+    gappy = kp.copy()
+    gappy[hidden] = np.nan
+    return gappy.reshape(len(X), -1)[keep], hidden[keep], keep
+
+
+def run(name, X_train, X_test, unit, n_epochs, seed=0):
+    imputers = {
+        "posetok PoseImputer": PoseImputer(PoseTokenizer(n_epochs=n_epochs, mask_probability=0.2,
+                                                         random_state=seed)),
+        "SimpleImputer(mean)": SimpleImputer(strategy="mean"),
+        "KNNImputer": KNNImputer(),
+        "IterativeImputer": IterativeImputer(random_state=seed, max_iter=10),
+    }
+    fitted = {}
+    for label, imp in imputers.items():
+        tic = time.perf_counter()
+        fitted[label] = imp.fit(X_train)
+        print(f"{name}: fitted {label} in {time.perf_counter() - tic:.0f} s", flush=True)
+    rows = []
+    rng = np.random.default_rng(seed)
+    for setting_name, setting in SETTINGS.items():
+        gappy, hidden, keep = hide(X_test, setting, rng)
+        truth = X_test[keep]
+        for label, imp in fitted.items():
+            d = joint_distances(truth, imp.transform(gappy))
+            rows.append({"data": name, "hidden": setting_name, "imputer": label,
+                         "error": float(d[hidden].mean() * unit), "n_poses": int(keep.sum())})
+            print(rows[-1], flush=True)
+    # what masked training costs on observed joints
+    tok_masked = fitted["posetok PoseImputer"].tokenizer_
+    tok_plain = PoseTokenizer(n_epochs=n_epochs, random_state=seed).fit(X_train)
+    complete = X_test[~np.isnan(X_test).any(1)]
+    for label, tok in (("mask_probability=0.2", tok_masked), ("mask_probability=0", tok_plain)):
+        err = mpjpe(complete, tok.inverse_transform(tok.transform(complete))) * unit
+        rows.append({"data": name, "hidden": "none (reconstruction)", "imputer": f"posetok {label}",
+                     "error": float(err), "n_poses": len(complete)})
+        print(rows[-1], flush=True)
+    return rows
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--json", default=None)
+    args = parser.parse_args()
+    n_coco, n_stick, n_epochs = (8000, 3000, 10) if args.quick else (40000, 10000, 30)
+    rng = np.random.default_rng(0)
+    X_tr, _, _, _ = load("train")
+    X_va, _, _, _ = load("val")
+    X_tr = X_tr[rng.permutation(len(X_tr))[:n_coco]]
+    # MPJPE in % of the larger box side, as in the rate-distortion benchmark
+    rows = run("COCO val", X_tr, X_va, 100 / 1.25, n_epochs)
+    X_st, _ = make_stick_figures(n_stick, random_state=0)
+    X_st_test, _ = make_stick_figures(2000, random_state=1)
+    rows += run("stick figures", X_st, X_st_test, 1.0, n_epochs)
+    print()
+    print("| data | hidden | imputer | error on hidden joints |")
+    print("|---|---|---|---|")
+    for r in rows:
+        unit = "% of box" if r["data"] == "COCO val" else "px"
+        print(f"| {r['data']} | {r['hidden']} | {r['imputer']} | {r['error']:.2f} {unit} |")
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=2))
+
+
+if __name__ == "__main__":
+    main()

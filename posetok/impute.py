@@ -1,0 +1,121 @@
+"""Filling missing joints through pose tokens: :class:`PoseImputer`."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin, _fit_context, clone
+from sklearn.utils.validation import _check_feature_names_in, check_is_fitted, validate_data
+
+from .tokenizer import PoseTokenizer, _as_2d
+
+__all__ = ["PoseImputer"]
+
+
+class PoseImputer(TransformerMixin, BaseEstimator):
+    """Fill missing joints (NaN) with their reconstruction through a pose tokenizer.
+
+    Each pose is encoded into tokens (missing joints enter the encoder as a
+    learned "missing" embedding) and decoded into a complete pose; the
+    decoded coordinates replace the missing ones. Observed joints are returned
+    exactly as they were, so the imputer composes like scikit-learn's own
+    imputers (``SimpleImputer``, ``KNNImputer``).
+
+    Parameters
+    ----------
+    tokenizer : PoseTokenizer or None, default=None
+        The tokenizer to fit (cloned, never modified). None means
+        ``PoseTokenizer(mask_probability=0.2)``: random joints are hidden from the
+        encoder during training so that the tokens learn to recover them.
+
+    Attributes
+    ----------
+    tokenizer_ : PoseTokenizer
+        The fitted tokenizer.
+    n_features_in_ : int
+        Number of columns of X.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Column names of X, when X is a DataFrame with string column names.
+
+    See Also
+    --------
+    sklearn.impute.KNNImputer : Fills values from the nearest complete neighbours.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from posetok import PoseImputer, PoseTokenizer
+    >>> from posetok.datasets import make_stick_figures
+    >>> X, _ = make_stick_figures(300, random_state=0)
+    >>> X[0, :2] = np.nan                                    # the first pose has lost its head
+    >>> imputer = PoseImputer(PoseTokenizer(n_tokens=4, codebook_size=16, n_epochs=2,
+    ...                                     mask_probability=0.2, random_state=0)).fit(X)
+    >>> filled = imputer.transform(X[:2])
+    >>> bool(np.isnan(filled).any()), bool((filled[1] == X[1]).all())
+    (False, True)
+    """
+
+    _parameter_constraints: dict = {"tokenizer": [PoseTokenizer, None]}
+
+    def __init__(self, tokenizer=None):
+        self.tokenizer = tokenizer
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        return tags
+
+    @_fit_context(prefer_skip_nested_validation=False)
+    def fit(self, X, y=None):
+        """Fit the tokenizer on poses with missing joints.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, 2 * n_keypoints) or (n_samples, n_keypoints, 2)
+            Keypoints; a missing joint is NaN in both coordinates.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : PoseImputer
+        """
+        X = validate_data(self, _as_2d(X), dtype=np.float64, ensure_all_finite="allow-nan", reset=True)
+        tokenizer = PoseTokenizer(mask_probability=0.2) if self.tokenizer is None else clone(self.tokenizer)
+        self.tokenizer_ = tokenizer.fit(X)
+        return self
+
+    def transform(self, X):
+        """Return X with every missing joint filled in; observed joints are unchanged.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, 2 * n_keypoints) or (n_samples, n_keypoints, 2)
+
+        Returns
+        -------
+        X_filled : ndarray of shape (n_samples, 2 * n_keypoints)
+            A new array; X is not modified.
+        """
+        check_is_fitted(self)
+        X = validate_data(self, _as_2d(X), dtype=np.float64, ensure_all_finite="allow-nan", reset=False)
+        X = X.copy()
+        missing = np.isnan(X)
+        if missing.any():
+            rows = missing.any(1)
+            decoded = self.tokenizer_.inverse_transform(self.tokenizer_.transform(X[rows]))
+            X[rows] = np.where(missing[rows], decoded, X[rows])
+        return X
+
+    def get_feature_names_out(self, input_features=None):
+        """The input feature names, as scikit-learn's imputers return them.
+
+        Parameters
+        ----------
+        input_features : array-like of str or None, default=None
+
+        Returns
+        -------
+        feature_names_out : ndarray of str objects
+        """
+        check_is_fitted(self)
+        return _check_feature_names_in(self, input_features)

@@ -1,0 +1,160 @@
+"""Readers for real keypoint annotations: COCO person keypoints and Penn Action.
+
+They read the original formats a user downloads (COCO's JSON, Penn Action's
+``labels/*.mat`` folder) and the compact ``.npz`` conversions of the same
+data. Nothing is ever downloaded.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from sklearn.utils import Bunch
+
+__all__ = ["load_coco_keypoints", "load_penn_action"]
+
+COCO_SOURCE = (
+    "COCO 2017 person keypoints come from https://cocodataset.org (annotations_trainval2017.zip, "
+    "file person_keypoints_{train,val}2017.json)"
+)
+PENN_SOURCE = (
+    "Penn Action comes from the University of Pennsylvania's Penn Action page "
+    "(Penn_Action.tar.gz, folder Penn_Action/labels with one NNNN.mat per video)"
+)
+
+
+def _missing(path, source):
+    return FileNotFoundError(f"{path} does not exist. {source}; posetok never downloads data.")
+
+
+def load_coco_keypoints(path, *, min_keypoints=1):
+    """Read COCO person keypoints from the official JSON or a compact ``.npz``.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        ``person_keypoints_{train,val}2017.json`` (or any COCO keypoint JSON), or
+        an ``.npz`` with arrays ``keypoints``, ``visibility``, ``bbox`` and
+        optionally ``area``, ``image_id``.
+    min_keypoints : int, default=1
+        Keep persons with at least this many labelled keypoints (JSON only;
+        the compact files hold the persons with at least one).
+
+    Returns
+    -------
+    data : sklearn.utils.Bunch
+        ``keypoints`` (n, K, 2) float pixels, ``visibility`` (n, K) COCO flags
+        (0 unlabelled, 1 occluded, 2 visible), ``bbox`` (n, 4) as x, y, w, h,
+        ``area`` (n,) (NaN where unknown), ``image_id`` (n,),
+        ``keypoint_names`` (K,) and ``skeleton`` (limbs, 2) 0-based.
+        Pass ``keypoints`` and ``visibility`` to
+        :func:`posetok.datasets.visibility_to_nan` for a tokenizer's X.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise _missing(path, COCO_SOURCE)
+    if path.suffix == ".npz":
+        d = np.load(path)
+        n = len(d["keypoints"])
+        skeleton = d["skeleton_0based"] if "skeleton_0based" in d.files else np.zeros((0, 2), int)
+        return Bunch(
+            keypoints=d["keypoints"].astype(float),
+            visibility=d["visibility"].astype(np.uint8),
+            bbox=d["bbox"].astype(float),
+            area=d["area"].astype(float) if "area" in d.files else np.full(n, np.nan),
+            image_id=d["image_id"] if "image_id" in d.files else np.full(n, -1),
+            keypoint_names=d["keypoint_names"] if "keypoint_names" in d.files else np.array([]),
+            skeleton=skeleton.astype(int),
+        )
+    try:
+        doc = json.loads(path.read_text())
+        categories = [c for c in doc.get("categories", []) if "keypoints" in c]
+        anns = [
+            a for a in doc["annotations"]
+            if a.get("num_keypoints", np.count_nonzero(a["keypoints"][2::3])) >= min_keypoints
+        ]
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise ValueError(f"{path} is not a COCO keypoint annotation file: {exc}") from exc
+    if not categories:
+        raise ValueError(f"{path} has no category with keypoint names; is it a person_keypoints file?")
+    names = np.array(categories[0]["keypoints"])
+    raw = np.array([a["keypoints"] for a in anns], dtype=float).reshape(len(anns), len(names), 3)
+    return Bunch(
+        keypoints=raw[..., :2],
+        visibility=raw[..., 2].astype(np.uint8),
+        bbox=np.array([a["bbox"] for a in anns], dtype=float).reshape(len(anns), 4),
+        area=np.array([a.get("area", np.nan) for a in anns], dtype=float),
+        image_id=np.array([a.get("image_id", -1) for a in anns]),
+        keypoint_names=names,
+        skeleton=np.array(categories[0].get("skeleton", []), dtype=int).reshape(-1, 2) - 1,
+    )
+
+
+PENN_JOINTS = np.array([
+    "head", "left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_wrist",
+    "right_wrist", "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle",
+])  # fmt: skip
+
+
+def load_penn_action(path):
+    """Read Penn Action's 2-D joints and action labels, one row per frame.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The ``labels`` folder of Penn Action (``0001.mat`` ... ``2326.mat``, read
+        with scipy: ``pip install scipy``), or the compact ``penn_action_2d.npz``.
+
+    Returns
+    -------
+    data : sklearn.utils.Bunch
+        ``keypoints`` (F, 13, 2) pixels, ``visibility`` (F, 13) Penn's 0/1 flags
+        (coordinates of invisible joints are annotator guesses), ``bbox`` (F, 4)
+        as x1, y1, x2, y2, ``action`` (F,) index into ``action_names``,
+        ``video_id`` (F,), ``frame_index`` (F,), ``is_train`` (F,) Penn's official
+        video-level split, ``action_names`` and ``joint_names``.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise _missing(path, PENN_SOURCE)
+    if path.suffix == ".npz":
+        d = np.load(path)
+        return Bunch(**{k: d[k] for k in (
+            "keypoints", "visibility", "bbox", "action", "video_id", "frame_index", "is_train",
+            "action_names", "joint_names")})
+    files = sorted(path.glob("*.mat"))
+    if not files:
+        raise ValueError(f"{path} holds no .mat files; expected Penn Action's labels folder. {PENN_SOURCE}")
+    try:
+        from scipy.io import loadmat
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError("reading Penn Action's .mat files needs scipy: pip install scipy") from exc
+    videos = []
+    for f in files:
+        m = loadmat(f)
+        try:
+            x, y = np.asarray(m["x"], float), np.asarray(m["y"], float)
+            action = str(np.asarray(m["action"]).ravel()[0])
+            train = int(np.asarray(m["train"]).ravel()[0]) == 1
+            vis = np.asarray(m["visibility"]).astype(np.uint8)
+            bbox = np.asarray(m["bbox"], float)
+        except KeyError as exc:
+            raise ValueError(f"{f} is not a Penn Action label file (missing field {exc})") from exc
+        n = len(x)
+        if len(bbox) < n:  # two videos of the release are one bbox row short
+            bbox = np.vstack([bbox, np.full((n - len(bbox), 4), np.nan)])
+        videos.append((int(f.stem), x, y, vis, bbox[:n], action, train))
+    action_names = np.array(sorted({v[5] for v in videos}))
+    return Bunch(
+        keypoints=np.concatenate([np.stack([x, y], -1) for _, x, y, *_ in videos]),
+        visibility=np.concatenate([v[3] for v in videos]),
+        bbox=np.concatenate([v[4] for v in videos]),
+        action=np.concatenate([np.full(len(v[1]), np.searchsorted(action_names, v[5])) for v in videos]),
+        video_id=np.concatenate([np.full(len(v[1]), v[0]) for v in videos]),
+        frame_index=np.concatenate([np.arange(len(v[1])) for v in videos]),
+        is_train=np.concatenate([np.full(len(v[1]), v[6]) for v in videos]),
+        action_names=action_names,
+        joint_names=PENN_JOINTS,
+    )

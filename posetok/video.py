@@ -1,0 +1,277 @@
+"""Video-level features from per-frame tokens.
+
+A video is a sequence of poses, so the video-level estimators here take X as
+a *sequence of videos*: a list whose item i is an array of shape
+(n_frames_i, n_features) for video i, and y with one label per video.
+:func:`split_by_group` builds that list from per-frame rows and a group
+(video id) per row. Then::
+
+    make_pipeline(PerFrame(PoseTokenizer()), BagOfTokens(), LogisticRegression())
+
+fits the tokenizer on all frames, turns each video into token-count
+frequencies and classifies videos.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator, TransformerMixin, clone
+from sklearn.feature_extraction.text import TfidfTransformer
+from sklearn.utils.validation import check_array, check_is_fitted
+
+__all__ = ["split_by_group", "PerFrame", "BagOfTokens", "MeanPool"]
+
+
+def split_by_group(X, groups, y=None):
+    """Split per-frame rows into one array per group, in order of first appearance.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_frames, n_features)
+    groups : array-like of shape (n_frames,)
+        The video (or any sequence) each frame belongs to.
+    y : array-like of shape (n_frames,), default=None
+        Per-frame labels; each group must have a single label.
+
+    Returns
+    -------
+    sequences : list of ndarray
+        ``sequences[i]`` holds the frames of group ``group_ids[i]``, in their order in X.
+    group_ids : ndarray
+    y_groups : ndarray
+        One label per group (only when ``y`` is given).
+
+    Examples
+    --------
+    >>> seqs, ids, labels = split_by_group([[1], [2], [3]], groups=[7, 5, 7], y=["a", "b", "a"])
+    >>> [s.ravel().tolist() for s in seqs], ids.tolist(), labels.tolist()
+    ([[1, 3], [2]], [7, 5], ['a', 'b'])
+    """
+    X = np.asarray(X)
+    groups = np.asarray(groups)
+    if len(groups) != len(X):
+        raise ValueError(f"groups has {len(groups)} entries for {len(X)} rows of X")
+    ids, first = np.unique(groups, return_index=True)
+    ids = ids[np.argsort(first)]
+    rows = [np.flatnonzero(groups == g) for g in ids]
+    sequences = [X[r] for r in rows]
+    if y is None:
+        return sequences, ids
+    y = np.asarray(y)
+    if len(y) != len(X):
+        raise ValueError(f"y has {len(y)} entries for {len(X)} rows of X")
+    labels = []
+    for g, r in zip(ids, rows):
+        values = np.unique(y[r])
+        if len(values) != 1:
+            raise ValueError(f"group {g!r} has {len(values)} different labels; a sequence needs one")
+        labels.append(values[0])
+    return sequences, ids, np.asarray(labels)
+
+
+def _check_sequences(X, name="X"):
+    if isinstance(X, np.ndarray) and X.dtype != object and X.ndim == 2:
+        raise TypeError(
+            f"{name} must be a sequence of videos (a list of 2-D arrays, one per video), got one "
+            "2-D array; use posetok.video.split_by_group(X, groups) to split frames by video"
+        )
+    if len(X) == 0:
+        raise ValueError(f"{name} holds no video")
+    seqs = []
+    for i, s in enumerate(X):
+        a = np.asarray(s)
+        if a.ndim != 2 or len(a) == 0:
+            raise ValueError(f"video {i} of {name} must be a non-empty 2-D array of frames, got shape {a.shape}")
+        seqs.append(a)
+    return seqs
+
+
+class PerFrame(TransformerMixin, BaseEstimator):
+    """Apply a per-frame transformer to every video of a sequence of videos.
+
+    ``fit`` fits a clone of ``transformer`` on the frames of all videos
+    together; ``transform`` returns a list with the transformed frames of each
+    video.
+
+    Parameters
+    ----------
+    transformer : estimator
+        A frame-level transformer, e.g. :class:`~posetok.PoseTokenizer`.
+
+    Attributes
+    ----------
+    transformer_ : estimator
+        The fitted clone.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.preprocessing import StandardScaler
+    >>> videos = [np.array([[0.0], [2.0]]), np.array([[4.0]])]
+    >>> [v.ravel().tolist() for v in PerFrame(StandardScaler()).fit_transform(videos)]
+    [[-1.224744871391589, 0.0], [1.224744871391589]]
+    """
+
+    def __init__(self, transformer):
+        self.transformer = transformer
+
+    def fit(self, X, y=None):
+        """Fit the transformer on all frames of all videos.
+
+        Parameters
+        ----------
+        X : sequence of array-like of shape (n_frames_i, n_features)
+        y : ignored
+
+        Returns
+        -------
+        self : PerFrame
+        """
+        seqs = _check_sequences(X)
+        self.transformer_ = clone(self.transformer).fit(np.concatenate(seqs))
+        return self
+
+    def transform(self, X):
+        """Transform the frames of each video.
+
+        Parameters
+        ----------
+        X : sequence of array-like of shape (n_frames_i, n_features)
+
+        Returns
+        -------
+        Xt : list of ndarray
+            One transformed array per video.
+        """
+        check_is_fitted(self)
+        seqs = _check_sequences(X)
+        out = self.transformer_.transform(np.concatenate(seqs))
+        return np.split(np.asarray(out), np.cumsum([len(s) for s in seqs])[:-1])
+
+    def fit_transform(self, X, y=None):
+        return self.fit(X, y).transform(X)
+
+
+class BagOfTokens(TransformerMixin, BaseEstimator):
+    """A fixed-length descriptor of a token sequence: how often each token occurs.
+
+    Each video becomes its token counts divided by its number of frames; with
+    ``by_position`` every token position then holds a distribution over codes.
+
+    Parameters
+    ----------
+    codebook_size : int or None, default=None
+        Number of possible token ids. None takes ``max id + 1`` seen in fit;
+        pass the tokenizer's ``codebook_size`` so that ids unseen in fit are valid.
+    by_position : bool, default=True
+        Count (token position, id) pairs, so that token 3 = id 17 and token
+        5 = id 17 are different words. Token positions mix different joints,
+        so this is usually what you want. False counts ids over all positions.
+    tfidf : bool, default=False
+        Weight the frequencies by inverse document frequency (scikit-learn's
+        :class:`~sklearn.feature_extraction.text.TfidfTransformer`, which also
+        L2-normalises each row).
+
+    Attributes
+    ----------
+    n_tokens_ : int
+        Tokens per frame seen in fit.
+    codebook_size_ : int
+    tfidf_ : TfidfTransformer or None
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> videos = [np.array([[0, 1], [0, 2]]), np.array([[2, 2]])]
+    >>> BagOfTokens(codebook_size=3, by_position=False).fit_transform(videos).toarray()
+    array([[1. , 0.5, 0.5],
+           [0. , 0. , 2. ]])
+    """
+
+    def __init__(self, codebook_size=None, *, by_position=True, tfidf=False):
+        self.codebook_size = codebook_size
+        self.by_position = by_position
+        self.tfidf = tfidf
+
+    def _counts(self, X):
+        seqs = [check_array(s, dtype=np.int64) for s in _check_sequences(X)]
+        for i, s in enumerate(seqs):
+            if s.shape[1] != self.n_tokens_:
+                raise ValueError(f"video {i} has {s.shape[1]} tokens per frame, expected {self.n_tokens_}")
+            if s.min() < 0 or s.max() >= self.codebook_size_:
+                raise ValueError(f"video {i} has token ids outside [0, {self.codebook_size_})")
+        n_words = self.codebook_size_ * (self.n_tokens_ if self.by_position else 1)
+        rows = []
+        for s in seqs:
+            words = s + np.arange(self.n_tokens_) * self.codebook_size_ if self.by_position else s
+            counts = np.bincount(words.ravel(), minlength=n_words).astype(float)
+            rows.append(counts / len(s))  # per frame, so videos of any length compare
+        return sp.csr_matrix(np.vstack(rows))
+
+    def fit(self, X, y=None):
+        """Learn the vocabulary size (and IDF weights with ``tfidf=True``).
+
+        Parameters
+        ----------
+        X : sequence of array-like of shape (n_frames_i, n_tokens)
+            Token ids of each video.
+        y : ignored
+
+        Returns
+        -------
+        self : BagOfTokens
+        """
+        seqs = [check_array(s, dtype=np.int64) for s in _check_sequences(X)]
+        self.n_tokens_ = seqs[0].shape[1]
+        self.codebook_size_ = self.codebook_size or int(max(s.max() for s in seqs)) + 1
+        self.tfidf_ = TfidfTransformer().fit(self._counts(seqs)) if self.tfidf else None
+        return self
+
+    def transform(self, X):
+        """Token counts per frame of each video.
+
+        Returns
+        -------
+        Xt : scipy.sparse.csr_matrix of shape (n_videos, n_words)
+            ``n_words`` is ``n_tokens * codebook_size`` with ``by_position``,
+            else ``codebook_size``.
+        """
+        check_is_fitted(self)
+        counts = self._counts(X)
+        return self.tfidf_.transform(counts) if self.tfidf_ is not None else counts
+
+
+class MeanPool(TransformerMixin, BaseEstimator):
+    """Mean (and optionally standard deviation) of each feature over a video's frames.
+
+    The usual baseline against :class:`BagOfTokens`: a video becomes the average
+    of its per-frame features. NaN values are ignored (a feature NaN in every
+    frame of a video becomes 0).
+
+    Parameters
+    ----------
+    with_std : bool, default=False
+        Append the per-feature standard deviation over frames.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> MeanPool().fit_transform([np.array([[0.0, 1.0], [2.0, 3.0]])])
+    array([[1., 2.]])
+    """
+
+    def __init__(self, with_std=False):
+        self.with_std = with_std
+
+    def fit(self, X, y=None):
+        self.n_features_in_ = _check_sequences(X)[0].shape[1]
+        return self
+
+    def transform(self, X):
+        check_is_fitted(self)
+        seqs = _check_sequences(X)
+        feats = [np.nanmean(s, 0) for s in seqs]
+        if self.with_std:
+            feats = [np.concatenate([f, np.nanstd(s, 0)]) for f, s in zip(feats, seqs)]
+        return np.nan_to_num(np.vstack(feats))

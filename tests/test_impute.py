@@ -1,0 +1,85 @@
+import joblib
+import numpy as np
+import pytest
+from sklearn.impute import SimpleImputer
+from sklearn.pipeline import make_pipeline
+
+from posetok import PoseImputer, PoseTokenizer
+
+from .conftest import TINY, hide_joints
+
+
+@pytest.fixture(scope="module")
+def gappy(stick_figures):
+    return hide_joints(stick_figures[0], 0.15, seed=3)
+
+
+@pytest.fixture(scope="module")
+def imputer(gappy):
+    return PoseImputer(PoseTokenizer(**{**TINY, "mask_probability": 0.2})).fit(gappy)
+
+
+def test_fills_missing_and_keeps_observed_exactly(imputer, gappy):
+    before = gappy.copy()
+    filled = imputer.transform(gappy)
+    np.testing.assert_array_equal(gappy, before)  # input untouched
+    assert not np.isnan(filled).any()
+    observed = ~np.isnan(gappy)
+    np.testing.assert_array_equal(filled[observed], gappy[observed])
+
+
+def test_output_is_float64(imputer, gappy):
+    assert imputer.transform(gappy).dtype == np.float64
+    assert imputer.transform(gappy.astype(np.float32)).dtype == np.float64
+
+
+def test_complete_input_is_returned_unchanged(imputer, stick_figures):
+    X = stick_figures[0][:20]
+    np.testing.assert_array_equal(imputer.transform(X), X)
+
+
+def test_default_tokenizer_is_masked_and_param_not_modified(gappy):
+    tok = PoseTokenizer(**TINY)
+    imp = PoseImputer(tok).fit(gappy)
+    assert imp.tokenizer is tok and not hasattr(tok, "network_")
+    default = PoseImputer()
+    assert default.tokenizer is None
+
+
+def test_bad_joints_rejected(imputer):
+    X = np.ones((2, 26))
+    X[0, 0] = np.nan
+    with pytest.raises(ValueError, match="exactly one NaN"):
+        imputer.transform(X)
+    X = np.full((1, 26), np.nan)
+    with pytest.raises(ValueError, match="no observed keypoint"):
+        imputer.transform(X)
+
+
+def test_pipeline_set_output_and_joblib(imputer, gappy, tmp_path):
+    pd = pytest.importorskip("pandas")
+    cols = [f"{a}{i}" for i in range(13) for a in "xy"]
+    df = pd.DataFrame(gappy, columns=cols)
+    imp = PoseImputer(PoseTokenizer(**TINY)).set_output(transform="pandas").fit(df)
+    out = imp.transform(df)
+    assert list(out.columns) == cols and not out.isna().any().any()
+    pipe = make_pipeline(PoseImputer(PoseTokenizer(**TINY)), SimpleImputer()).fit(gappy)
+    assert pipe.transform(gappy).shape == gappy.shape
+    joblib.dump(imputer, tmp_path / "imp.joblib")
+    np.testing.assert_array_equal(joblib.load(tmp_path / "imp.joblib").transform(gappy), imputer.transform(gappy))
+
+
+@pytest.mark.slow
+def test_imputes_better_than_the_mean(stick_figures):
+    """Learning happens: hidden joints are recovered far better than by the mean pose."""
+    from posetok.datasets import make_stick_figures
+
+    X, _ = make_stick_figures(3000, random_state=0)
+    X_test, _ = make_stick_figures(500, random_state=1)
+    gappy = hide_joints(X_test, 0.2, seed=0)
+    hidden = np.isnan(gappy)
+    imp = PoseImputer(PoseTokenizer(n_tokens=16, codebook_size=64, n_epochs=25, mask_probability=0.2,
+                                    random_state=0)).fit(hide_joints(X, 0.1, seed=1))
+    err = np.abs(imp.transform(gappy) - X_test)[hidden].mean()
+    err_mean = np.abs(SimpleImputer().fit(X).transform(gappy) - X_test)[hidden].mean()
+    assert err < 0.35 * err_mean

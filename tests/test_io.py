@@ -1,0 +1,115 @@
+import json
+import zipfile
+
+import numpy as np
+import pytest
+
+from posetok import PoseTokenizer
+from posetok.io import FORMAT_VERSION, load, save
+
+
+def test_round_trip_identical_tokens_and_attributes(tiny_fitted, stick_figures, tmp_path):
+    X = stick_figures[0]
+    path = tiny_fitted.save(tmp_path / "tok.posetok")
+    loaded = PoseTokenizer.load(path)
+    np.testing.assert_array_equal(loaded.transform(X), tiny_fitted.transform(X))
+    np.testing.assert_array_equal(loaded.codebook_, tiny_fitted.codebook_)
+    assert loaded.get_params() == tiny_fitted.get_params()
+    assert loaded.history_ == tiny_fitted.history_
+    assert loaded.score(X) == pytest.approx(tiny_fitted.score(X))
+
+
+def test_feature_names_survive(stick_figures, tmp_path):
+    pd = pytest.importorskip("pandas")
+    from .conftest import TINY
+
+    df = pd.DataFrame(stick_figures[0], columns=[f"c{i}" for i in range(26)])
+    tok = PoseTokenizer(**TINY).fit(df)
+    loaded = load(save(tok, tmp_path / "t.posetok"))
+    assert list(loaded.feature_names_in_) == list(df.columns)
+
+
+def test_tensors_are_loaded_without_pickle(tiny_fitted, tmp_path, monkeypatch):
+    import torch
+
+    seen = {}
+    real = torch.load
+
+    def spy(*args, **kwargs):
+        seen.update(kwargs)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(torch, "load", spy)
+    load(save(tiny_fitted, tmp_path / "t.posetok"))
+    assert seen.get("weights_only") is True
+
+
+def _rewrite(path, out, **changes):
+    with zipfile.ZipFile(path) as zf:
+        meta = json.loads(zf.read("model.json"))
+        state = zf.read("state.pt")
+    meta.update(changes)
+    with zipfile.ZipFile(out, "w") as zf:
+        zf.writestr("model.json", json.dumps(meta))
+        zf.writestr("state.pt", state)
+
+
+def test_incompatible_version_is_refused(tiny_fitted, tmp_path):
+    path = save(tiny_fitted, tmp_path / "t.posetok")
+    _rewrite(path, tmp_path / "new.posetok", format_version=FORMAT_VERSION + 1, posetok_version="9.0")
+    with pytest.raises(ValueError, match=r"posetok 9\.0 .* version 2"):
+        load(tmp_path / "new.posetok")
+
+
+def test_truncated_file_is_refused(tiny_fitted, tmp_path):
+    data = save(tiny_fitted, tmp_path / "t.posetok").read_bytes()
+    bad = tmp_path / "cut.posetok"
+    bad.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match="truncated or damaged"):
+        load(bad)
+
+
+@pytest.mark.parametrize("content", [b"hello", b""])
+def test_not_a_model_is_refused(tmp_path, content):
+    bad = tmp_path / "x.posetok"
+    bad.write_bytes(content)
+    with pytest.raises(ValueError, match="not a posetok model"):
+        load(bad)
+
+
+def test_foreign_zip_is_refused(tmp_path):
+    bad = tmp_path / "x.zip"
+    with zipfile.ZipFile(bad, "w") as zf:
+        zf.writestr("model.json", json.dumps({"format": "something-else"}))
+        zf.writestr("state.pt", b"")
+    with pytest.raises(ValueError, match="not a posetok model"):
+        load(bad)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no such posetok model"):
+        load(tmp_path / "nope.posetok")
+
+
+def test_unfitted_cannot_be_saved(tmp_path):
+    from sklearn.exceptions import NotFittedError
+
+    with pytest.raises(NotFittedError):
+        PoseTokenizer().save(tmp_path / "t.posetok")
+
+
+def test_failed_write_leaves_no_file(tiny_fitted, tmp_path, monkeypatch):
+    import posetok.io
+
+    def crash(*args, **kwargs):
+        raise OSError("disk full")
+
+    target = tmp_path / "t.posetok"
+    save(tiny_fitted, target)
+    before = target.read_bytes()
+    monkeypatch.setattr(posetok.io.os, "replace", crash)
+    with pytest.raises(OSError, match="disk full"):
+        save(tiny_fitted, target)
+    # the old file is intact and no temporary file is left behind
+    assert target.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["t.posetok"]

@@ -1,0 +1,61 @@
+"""Video-level transformers take a sequence of videos (a list of 2-D arrays), which
+scikit-learn's estimator checks cannot generate, so their contract is tested here."""
+
+import numpy as np
+import pytest
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+
+from posetok import PoseTokenizer
+from posetok.video import BagOfTokens, MeanPool, PerFrame, split_by_group
+
+from .conftest import TINY
+
+
+def test_split_by_group_checks():
+    with pytest.raises(ValueError, match="groups has 1 entries"):
+        split_by_group([[1], [2]], [0])
+    with pytest.raises(ValueError, match="different labels"):
+        split_by_group([[1], [2]], [0, 0], y=[1, 2])
+
+
+def test_bag_of_tokens_by_position_and_tfidf():
+    videos = [np.array([[0, 1], [0, 1]]), np.array([[1, 0]])]
+    bag = BagOfTokens(codebook_size=2).fit(videos)
+    # words: position 0 -> ids 0..1, position 1 -> ids 2..3
+    np.testing.assert_allclose(bag.transform(videos).toarray(), [[1, 0, 0, 1], [0, 1, 1, 0]])
+    tf = BagOfTokens(codebook_size=2, tfidf=True).fit(videos).transform(videos).toarray()
+    np.testing.assert_allclose(np.linalg.norm(tf, axis=1), 1.0)
+
+
+def test_bag_of_tokens_rejects_bad_input():
+    bag = BagOfTokens(codebook_size=4).fit([np.zeros((2, 3), int)])
+    with pytest.raises(ValueError, match="outside"):
+        bag.transform([np.full((1, 3), 4)])
+    with pytest.raises(ValueError, match="tokens per frame"):
+        bag.transform([np.zeros((1, 2), int)])
+    with pytest.raises(TypeError, match="split_by_group"):
+        bag.transform(np.zeros((3, 3), int))
+    with pytest.raises(ValueError, match="no video"):
+        bag.transform([])
+
+
+def test_mean_pool_ignores_nan():
+    out = MeanPool(with_std=True).fit_transform([np.array([[1.0, np.nan], [3.0, 2.0]])])
+    np.testing.assert_allclose(out, [[2.0, 2.0, 1.0, 0.0]])
+
+
+def test_video_pipeline_classifies(stick_figures):
+    X, y = stick_figures
+    groups = np.arange(len(X)) // 10  # 40 "videos" of 10 frames
+    # each video: noisy copies of one pose, labelled with that pose's family
+    first = groups * 10
+    X = X[first] + np.random.default_rng(0).normal(0, 0.5, X.shape)
+    videos, _, yv = split_by_group(X, groups, y[first])
+    tok = PoseTokenizer(**{**TINY, "n_tokens": 8, "n_epochs": 10})
+    pipe = make_pipeline(PerFrame(tok), BagOfTokens(TINY["codebook_size"]),
+                         LogisticRegression(max_iter=500)).fit(videos, yv)
+    assert pipe.predict(videos).shape == (len(videos),)
+    assert pipe.score(videos, yv) > 0.5
+    per_video = pipe[0].transform(videos)
+    assert [len(v) for v in per_video] == [10] * len(videos)
