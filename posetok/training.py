@@ -147,7 +147,7 @@ def run_phase(net, data, parameters, n_epochs, config, quantize, generator, phas
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: _cosine_with_warmup(step, total, warmup)
     )
-    for epoch in range(n_epochs):
+    for _ in range(n_epochs):
         tic = time.perf_counter()
         stats = run_epoch(net, data, optimizer, scheduler, config, quantize, generator, config.dead_code_threshold)
         record = {"phase": phase, "epoch": len(history) + 1, **stats, "time": time.perf_counter() - tic}

@@ -107,7 +107,7 @@ def test_not_fitted_errors(stick_figures):
         with pytest.raises(NotFittedError):
             method(stick_figures[0][:2])
     with pytest.raises(NotFittedError):
-        tok.codebook_
+        _ = tok.codebook_
 
 
 @pytest.mark.parametrize(
