@@ -2,7 +2,7 @@
 
 Run from the repository root (COCO needs ../shared/data):
 
-    python benchmarks/imputation.py            # COCO (40 000 train persons) and stick figures
+    python benchmarks/imputation.py            # COCO (20 000 train persons) and stick figures
     python benchmarks/imputation.py --quick    # smaller data and fewer epochs
 
 Visible joints of held-out poses are hidden at random (1, 3 or 6 per pose, or 30 % of
@@ -96,7 +96,7 @@ def main():
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
-    n_coco, n_stick, n_epochs = (8000, 3000, 10) if args.quick else (40000, 10000, 30)
+    n_coco, n_stick, n_epochs = (8000, 3000, 10) if args.quick else (20000, 10000, 20)
     rng = np.random.default_rng(0)
     X_tr, _, _, _ = load("train")
     X_va, _, _, _ = load("val")

@@ -1,0 +1,89 @@
+"""Figures for docs/ from the benchmark results in benchmarks/results/.
+
+    python benchmarks/make_figures.py
+
+Reads rate_distortion.json and imputation.json (written by the benchmarks with --json)
+when present, and draws stick-figure reconstructions, a token atlas and training curves
+from a freshly fitted default tokenizer (a minute or two on 2 cores).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from posetok import PoseTokenizer  # noqa: E402
+from posetok.datasets import STICK_FIGURE_SKELETON, make_stick_figures  # noqa: E402
+from posetok.plotting import plot_history, plot_reconstructions, plot_token_atlas  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+FIGURES = HERE.parent / "docs" / "figures"
+
+
+def rate_distortion(rows):
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
+    by_method = defaultdict(list)
+    for r in rows:
+        by_method[r["method"]].append(r)
+    for method, rs in sorted(by_method.items()):
+        rs = sorted(rs, key=lambda r: r["bits"])
+        style = dict(lw=3, color="k") if method == "posetok" else {}
+        ax1.plot([r["bits"] for r in rs], [r["oks_ap"] for r in rs], "o-", label=method, **style)
+        ax2.plot([r["bits"] for r in rs], [r["mpjpe_pct"] for r in rs], "o-", label=method, **style)
+    ax1.set_ylabel("OKS-AP on COCO val (higher is better)")
+    ax2.set_ylabel("MPJPE, % of box (lower is better)")
+    ax2.set_yscale("log")
+    for ax in (ax1, ax2):
+        ax.set_xlabel("bits per pose")
+        ax.set_xscale("log", base=2)
+        ax.grid(alpha=0.3)
+    ax1.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def imputation(rows):
+    datasets = sorted({r["data"] for r in rows})
+    fig, axes = plt.subplots(1, len(datasets), figsize=(5.5 * len(datasets), 4), squeeze=False)
+    for ax, data in zip(axes[0], datasets):
+        rs = [r for r in rows if r["data"] == data and not r["hidden"].startswith("none")]
+        settings = list(dict.fromkeys(r["hidden"] for r in rs))
+        for imputer in dict.fromkeys(r["imputer"] for r in rs):
+            errs = [next(r["error"] for r in rs if r["imputer"] == imputer and r["hidden"] == s) for s in settings]
+            ax.plot(settings, errs, "o-", label=imputer, **(dict(lw=3, color="k") if "posetok" in imputer else {}))
+        ax.set_title(data)
+        ax.set_ylabel("error on hidden joints" + (" (% of box)" if "COCO" in data else " (px)"))
+        ax.set_xlabel("hidden per pose")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def main():
+    FIGURES.mkdir(parents=True, exist_ok=True)
+    for name, draw in (("rate_distortion", rate_distortion), ("imputation", imputation)):
+        path = RESULTS / f"{name}.json"
+        if path.exists():
+            draw(json.loads(path.read_text())).savefig(FIGURES / f"{name}.png", dpi=90)
+            print(f"wrote {FIGURES / name}.png")
+    X, _ = make_stick_figures(10000, random_state=0)
+    X_test, _ = make_stick_figures(16, random_state=1)
+    tok = PoseTokenizer(random_state=0).fit(X)
+    plot_reconstructions(tok, X_test, skeleton=STICK_FIGURE_SKELETON).savefig(FIGURES / "reconstructions.png", dpi=90)
+    plot_token_atlas(tok, X_test[0], skeleton=STICK_FIGURE_SKELETON, tokens=(0, 7, 21)).savefig(
+        FIGURES / "token_atlas.png", dpi=90
+    )
+    plot_history(tok).savefig(FIGURES / "history.png", dpi=90)
+    print(f"wrote stick-figure figures to {FIGURES}")
+
+
+if __name__ == "__main__":
+    main()
