@@ -66,7 +66,8 @@ def plot_pose(pose, skeleton=None, *, ax=None, color="C0", invert_y=True, label=
         for a, b in np.asarray(skeleton):
             ax.plot(kp[[a, b], 0], kp[[a, b], 1], color=color, lw=line_kw.pop("lw", 2), **line_kw)
     ax.scatter(kp[:, 0], kp[:, 1], s=10, color=color, zorder=3, label=label)
-    ax.set_aspect("equal")
+    ax.set_box_aspect(1)
+    ax.set_aspect("equal", adjustable="datalim")
     if invert_y and not ax.yaxis_inverted():
         ax.invert_yaxis()
     ax.set_xticks([])
