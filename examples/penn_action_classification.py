@@ -38,7 +38,8 @@ DEFAULT = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "penn
 
 def prepare(data):
     x1y1, x2y2 = data.bbox[:, :2], data.bbox[:, 2:]
-    ok = np.isfinite(data.bbox).all(1) & (data.visibility.sum(1) > 0)
+    # frames with a usable box (two videos lack one row; a few boxes are empty) and a visible joint
+    ok = np.isfinite(data.bbox).all(1) & ((x2y2 - x1y1) > 0).any(1) & (data.visibility.sum(1) > 0)
     xywh = np.hstack([x1y1, x2y2 - x1y1])[ok]
     X, _, _ = normalize_to_box(data.keypoints[ok], xywh)
     X = visibility_to_nan(X, data.visibility[ok], min_visibility=1)
