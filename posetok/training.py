@@ -23,6 +23,10 @@ __all__ = ["TrainConfig", "TrainingDivergedError", "train_tokenizer", "encode", 
 
 STRATEGIES = ("staged", "joint")
 
+# Poses per chunk at inference. Larger chunks make the (chunk * n_tokens, codebook_size)
+# distance matrix spill out of cache: 1024 measured fastest in benchmarks/speed.py.
+INFERENCE_BATCH = 1024
+
 
 class TrainingDivergedError(FloatingPointError):
     """Raised when the training loss stops being finite."""
@@ -166,17 +170,17 @@ def _in_eval(net, fn, *tensors, batch_size):
     return torch.cat(outs) if outs else None
 
 
-def token_vectors(net, keypoints, observed, batch_size=4096):
+def token_vectors(net, keypoints, observed, batch_size=INFERENCE_BATCH):
     """Continuous encoder outputs (n, M, D)."""
     return _in_eval(net, net.encoder, keypoints, observed, batch_size=batch_size)
 
 
-def encode(net, keypoints, observed, batch_size=4096):
+def encode(net, keypoints, observed, batch_size=INFERENCE_BATCH):
     """Token ids (n, M) of keypoints (n, K, 2) with an observed mask (n, K)."""
     return _in_eval(net, net.encode, keypoints, observed, batch_size=batch_size)
 
 
-def decode(net, indices, batch_size=4096):
+def decode(net, indices, batch_size=INFERENCE_BATCH):
     """Keypoints (n, K, 2) decoded from token ids (n, M)."""
     return _in_eval(net, net.decode, indices, batch_size=batch_size)
 
