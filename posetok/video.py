@@ -129,7 +129,8 @@ class PerFrame(TransformerMixin, BaseEstimator):
         self : PerFrame
         """
         seqs = _check_sequences(X)
-        self.transformer_ = clone(self.transformer).fit(np.concatenate(seqs))
+        # y is per video, not per frame, so the frame-level transformer is fitted without it
+        self.transformer_ = clone(self.transformer).fit(np.concatenate(seqs), None)
         return self
 
     def transform(self, X):

@@ -59,3 +59,11 @@ def test_video_pipeline_classifies(stick_figures):
     assert pipe.score(videos, yv) > 0.5
     per_video = pipe[0].transform(videos)
     assert [len(v) for v in per_video] == [10] * len(videos)
+
+
+def test_per_frame_accepts_frozen_fitted_tokenizer(tiny_fitted, stick_figures):
+    from sklearn.frozen import FrozenEstimator
+
+    videos = [stick_figures[0][:5], stick_figures[0][5:7]]
+    out = PerFrame(FrozenEstimator(tiny_fitted)).fit(videos, [0, 1]).transform(videos)
+    np.testing.assert_array_equal(np.concatenate(out), tiny_fitted.transform(stick_figures[0][:7]))
