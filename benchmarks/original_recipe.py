@@ -135,7 +135,7 @@ def main():
         enc, dec, vq = fit_original(X, strategy, args.epochs)
         fit_s = time.perf_counter() - tic
         err, ids = evaluate(enc, dec, vq, Xt)
-        secs = throughput(lambda: vq.nearest(enc(Xt)))
+        secs = throughput(lambda enc=enc, vq=vq: vq.nearest(enc(Xt)))
         epochs_desc = f"{args.epochs}" if strategy == "joint" else f"{args.epochs} + {args.epochs}"
         rows.append((f"original recipe, {strategy} ({epochs_desc} epochs)", err, ids, 64, fit_s, len(Xt) / secs))
         print(rows[-1][0], f"{err:.3f} px", flush=True)
@@ -149,7 +149,8 @@ def main():
     rows.append(("posetok defaults (60 epochs)", err, ids, tok.codebook_size, fit_s, len(Xt_np) / secs))
     print()
     print("10 000 training / 2 000 held-out stick figures (seeds 0 / 1)")
-    print("| model | held-out error (px) | codebook usage | distinct token strings | bits | fit (s) | transform poses/s |")
+    print("| model | held-out error (px) | codebook usage | distinct token strings | bits | fit (s) "
+          "| transform poses/s |")
     print("|---|---|---|---|---|---|---|")
     for name, err, ids, v, fit_s, tput in rows:
         usage = len(np.unique(ids)) / v

@@ -14,6 +14,8 @@ frequencies and classifies videos.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, TransformerMixin, clone
@@ -272,7 +274,10 @@ class MeanPool(TransformerMixin, BaseEstimator):
     def transform(self, X):
         check_is_fitted(self)
         seqs = _check_sequences(X)
-        feats = [np.nanmean(s, 0) for s in seqs]
-        if self.with_std:
-            feats = [np.concatenate([f, np.nanstd(s, 0)]) for f, s in zip(feats, seqs)]
+        with warnings.catch_warnings():
+            # a joint missing in every frame of a video is expected; it becomes 0 below
+            warnings.simplefilter("ignore", RuntimeWarning)
+            feats = [np.nanmean(s, 0) for s in seqs]
+            if self.with_std:
+                feats = [np.concatenate([f, np.nanstd(s, 0)]) for f, s in zip(feats, seqs)]
         return np.nan_to_num(np.vstack(feats))
