@@ -99,7 +99,7 @@ def train_step(net, batch_kp, batch_obs, optimizer, config: TrainConfig, quantiz
     return rec_loss.detach(), commitment.detach(), indices, z.detach(), recon.detach()
 
 
-def run_epoch(net, data: _Data, optimizer, scheduler, config, quantize, generator, dead_code_threshold):
+def run_epoch(net, data: _Data, optimizer, scheduler, config, quantize, generator):
     """One pass over the data in shuffled batches; returns the epoch's statistics."""
     net.train()
     if not any(p.requires_grad for p in net.encoder.parameters()):
@@ -125,7 +125,7 @@ def run_epoch(net, data: _Data, optimizer, scheduler, config, quantize, generato
         if quantize:
             code_counts += torch.bincount(indices.reshape(-1), minlength=codebook_size)
             expected = indices.numel() / codebook_size
-            n_reseeded += net.quantizer.expire_dead_codes_(z, dead_code_threshold * expected, generator)
+            n_reseeded += net.quantizer.expire_dead_codes_(z, config.dead_code_threshold * expected, generator)
     stats = {
         "reconstruction_loss": rec_sum / n_batches,
         "commitment_loss": commit_sum / n_batches,
@@ -153,7 +153,7 @@ def run_phase(net, data, parameters, n_epochs, config, quantize, generator, phas
     )
     for _ in range(n_epochs):
         tic = time.perf_counter()
-        stats = run_epoch(net, data, optimizer, scheduler, config, quantize, generator, config.dead_code_threshold)
+        stats = run_epoch(net, data, optimizer, scheduler, config, quantize, generator)
         record = {"phase": phase, "epoch": len(history) + 1, **stats, "time": time.perf_counter() - tic}
         history.append(record)
         log(record)
