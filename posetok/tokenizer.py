@@ -75,6 +75,12 @@ def _observed_mask(X: np.ndarray) -> np.ndarray:
     return observed
 
 
+def _network_input(normalised: np.ndarray, observed: np.ndarray):
+    """Tensors the network reads: keypoints (n, K, 2) with missing joints at 0, and the mask."""
+    keypoints = torch.as_tensor(np.nan_to_num(normalised), dtype=torch.float32)
+    return keypoints.reshape(len(normalised), -1, 2), torch.as_tensor(observed)
+
+
 def _kmeans_codebook(vectors: np.ndarray, codebook_size: int, seed: int) -> np.ndarray:
     """Codebook of ``codebook_size`` vectors: k-means centres of ``vectors``.
 
@@ -326,8 +332,7 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
         scale = peak * float(np.sqrt(np.nanmean((centred / peak) ** 2))) if peak > 0 else 1.0
         if not np.isfinite(scale) or scale <= 0:
             scale = 1.0
-        keypoints = torch.as_tensor(np.nan_to_num(centred / scale), dtype=torch.float32).reshape(len(X), -1, 2)
-        observed_t = torch.as_tensor(observed)
+        keypoints, observed_t = _network_input(centred / scale, observed)
 
         config = self._network_config(X.shape[1] // 2)
         train_config = TrainConfig(
@@ -552,17 +557,13 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
         check_is_fitted(self)
         X = validate_data(self, _as_2d(X), dtype=np.float64, ensure_all_finite="allow-nan", reset=False)
         observed = _observed_mask(X)
-        keypoints = np.nan_to_num((self._frame(X) - self.mean_) / self.scale_)
-        return (
-            torch.as_tensor(keypoints, dtype=torch.float32).reshape(len(X), -1, 2),
-            torch.as_tensor(observed),
-        )
+        return _network_input((self._frame(X) - self.mean_) / self.scale_, observed)
 
     def _check_tokens(self, X):
         if hasattr(X, "to_numpy"):
             X = X.to_numpy()
         ids = np.asarray(X)
-        if ids.dtype.kind not in "iufb" or ids.dtype.kind == "b":
+        if ids.dtype.kind not in "iuf":  # booleans, strings and objects are not ids
             raise TypeError(f"token ids must be integers, got an array of dtype {ids.dtype}")
         if ids.ndim != 2 or ids.shape[1] != self.n_tokens:
             raise ValueError(

@@ -152,9 +152,6 @@ class PerFrame(TransformerMixin, BaseEstimator):
         out = self.transformer_.transform(np.concatenate(seqs))
         return np.split(np.asarray(out), np.cumsum([len(s) for s in seqs])[:-1])
 
-    def fit_transform(self, X, y=None):
-        return self.fit(X, y).transform(X)
-
 
 class BagOfTokens(TransformerMixin, BaseEstimator):
     """A fixed-length descriptor of a token sequence: how often each token occurs.
