@@ -29,7 +29,7 @@ from posetok.metrics import mpjpe, object_keypoint_similarity, oks_ap
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 BUDGETS = (32, 64, 128, 256, 374)
-POSETOK_SIZES = {32: (4, 256), 64: (8, 256), 128: (16, 256), 256: (32, 256), 374: (34, 2048)}
+POSETOK_SIZES = {32: (4, 256), 64: (8, 256), 128: (16, 256), 136: (17, 256), 256: (32, 256), 374: (34, 2048)}
 
 
 def load(split):
@@ -109,11 +109,17 @@ def main():
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--n-train", type=int, default=None)
     parser.add_argument("--n-epochs", type=int, default=None)
+    parser.add_argument("--width", type=int, default=None,
+                        help="posetok encoder and decoder width (default: the estimator's default)")
+    parser.add_argument("--budgets", type=int, nargs="+", choices=sorted(POSETOK_SIZES), default=None)
+    parser.add_argument("--skip-baselines", action="store_true")
+    parser.add_argument("--verbose", type=int, default=0)
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
     n_train = args.n_train or (8000 if args.quick else 40000)
     n_epochs = args.n_epochs or (10 if args.quick else 30)
-    budgets = (64, 128) if args.quick else BUDGETS
+    budgets = args.budgets or ((64, 128) if args.quick else BUDGETS)
+    width = {} if args.width is None else {"encoder_width": args.width, "decoder_width": args.width}
 
     X_tr, _, _, _ = load("train")
     X_va, _, s_va, area_va = load("val")
@@ -128,6 +134,8 @@ def main():
     rows = []
     for bits in budgets:
         for name, make in BASELINES.items():
+            if args.skip_baselines:
+                break
             if name == "whole-pose k-means" and bits > 64:
                 continue  # 4096 codes (12 bits) is already its largest point
             tic = time.perf_counter()
@@ -136,18 +144,21 @@ def main():
                          **scores(X_va, codec(X_va), s_va, area_va), "fit_s": time.perf_counter() - tic})
             print(rows[-1], flush=True)
         n_tokens, codebook_size = POSETOK_SIZES[bits]
-        tok = PoseTokenizer(n_tokens, codebook_size=codebook_size, n_epochs=n_epochs, random_state=0)
+        tok = PoseTokenizer(n_tokens, codebook_size=codebook_size, n_epochs=n_epochs, random_state=0,
+                            verbose=args.verbose, **width)
         tic = time.perf_counter()
         tok.fit(X_tr_posetok)
         fit_s = time.perf_counter() - tic
         ids = tok.transform(X_va)
         rows.append({"method": "posetok", "budget": bits, "bits": n_tokens * np.log2(codebook_size),
                      **scores(X_va, tok.inverse_transform(ids), s_va, area_va), "fit_s": fit_s,
-                     "codebook_usage": len(np.unique(ids)) / codebook_size})
+                     "codebook_usage": len(np.unique(ids)) / codebook_size,
+                     "n_train": len(X_tr_posetok), "n_epochs": n_epochs, **tok.get_params()})
         print(rows[-1], flush=True)
 
     print()
-    print(f"posetok: {n_train} train persons, {n_epochs} epochs, default architecture")
+    print(f"posetok: {len(X_tr_posetok)} train persons, {n_epochs} epochs, "
+          f"{'default architecture' if not width else f'width {args.width}'}")
     print("| method | bits / pose | OKS-AP | MPJPE % | fit (s) |")
     print("|---|---|---|---|---|")
     for r in sorted(rows, key=lambda r: (r["method"], r["bits"])):
