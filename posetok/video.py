@@ -158,6 +158,9 @@ class BagOfTokens(TransformerMixin, BaseEstimator):
 
     Each video becomes its token counts divided by its number of frames; with
     ``by_position`` every token position then holds a distribution over codes.
+    With ``ngram_range`` reaching 2 or more it also counts short runs of
+    consecutive frames (n-grams of the ids at one token position), which keeps
+    some of the motion that a bag of single frames loses.
 
     Parameters
     ----------
@@ -172,12 +175,23 @@ class BagOfTokens(TransformerMixin, BaseEstimator):
         Weight the frequencies by inverse document frequency (scikit-learn's
         :class:`~sklearn.feature_extraction.text.TfidfTransformer`, which also
         L2-normalises each row).
+    ngram_range : tuple (min_n, max_n), default=(1, 1)
+        Lengths of the runs of consecutive frames to count, as in scikit-learn's
+        ``CountVectorizer``: (1, 1) counts single ids, (1, 2) adds pairs
+        (id at frame t, id at frame t + 1) of the same token position. Unigrams
+        use every possible id; n-grams of length 2 or more use the vocabulary
+        seen in fit (n-grams first seen in transform are ignored). Each length
+        is divided by the number of its windows in the video, so that videos of
+        any length compare.
 
     Attributes
     ----------
     n_tokens_ : int
         Tokens per frame seen in fit.
     codebook_size_ : int
+    vocabulary_ : dict of int to ndarray
+        For each n-gram length n >= 2 in ``ngram_range``, the sorted integer keys
+        of the n-grams seen in fit (one output column each).
     tfidf_ : TfidfTransformer or None
 
     Examples
@@ -187,30 +201,74 @@ class BagOfTokens(TransformerMixin, BaseEstimator):
     >>> BagOfTokens(codebook_size=3, by_position=False).fit_transform(videos).toarray()
     array([[1. , 0.5, 0.5],
            [0. , 0. , 2. ]])
+
+    Bigrams of one token position: the first video goes 0 -> 1 -> 1, the second 1 -> 0.
+
+    >>> videos = [np.array([[0], [1], [1]]), np.array([[1], [0]])]
+    >>> bag = BagOfTokens(codebook_size=2, ngram_range=(2, 2)).fit(videos)
+    >>> bag.transform(videos).toarray()  # columns: 0->1, 1->0, 1->1
+    array([[0.5, 0. , 0.5],
+           [0. , 1. , 0. ]])
     """
 
-    def __init__(self, codebook_size=None, *, by_position=True, tfidf=False):
+    def __init__(self, codebook_size=None, *, by_position=True, tfidf=False, ngram_range=(1, 1)):
         self.codebook_size = codebook_size
         self.by_position = by_position
         self.tfidf = tfidf
+        self.ngram_range = ngram_range
 
-    def _counts(self, X):
+    def _check_ngram_range(self):
+        r = self.ngram_range
+        if (not isinstance(r, tuple | list) or len(r) != 2
+                or not all(isinstance(n, int | np.integer) and not isinstance(n, bool) for n in r)
+                or not 1 <= r[0] <= r[1]):
+            raise ValueError(f"ngram_range must be a pair of integers 1 <= min_n <= max_n, got {r!r}")
+        return int(r[0]), int(r[1])
+
+    def _sequences(self, X):
         seqs = [check_array(s, dtype=np.int64) for s in _check_sequences(X)]
         for i, s in enumerate(seqs):
             if s.shape[1] != self.n_tokens_:
                 raise ValueError(f"video {i} has {s.shape[1]} tokens per frame, expected {self.n_tokens_}")
             if s.min() < 0 or s.max() >= self.codebook_size_:
                 raise ValueError(f"video {i} has token ids outside [0, {self.codebook_size_})")
-        n_words = self.codebook_size_ * (self.n_tokens_ if self.by_position else 1)
-        rows = []
-        for s in seqs:
-            words = s + np.arange(self.n_tokens_) * self.codebook_size_ if self.by_position else s
-            counts = np.bincount(words.ravel(), minlength=n_words).astype(float)
-            rows.append(counts / len(s))  # per frame, so videos of any length compare
-        return sp.csr_matrix(np.vstack(rows))
+        return seqs
+
+    def _ngram_keys(self, s, n):
+        """Integer key of every n-gram of consecutive frames, one per (window, position)."""
+        V = self.codebook_size_
+        keys = np.zeros((max(len(s) - n + 1, 0), s.shape[1]), dtype=np.int64)
+        for k in range(n):
+            keys = keys * V + s[k : len(s) - n + 1 + k]
+        if self.by_position:
+            keys = keys + np.arange(s.shape[1]) * V**n
+        return keys.ravel()
+
+    def _counts(self, seqs):
+        min_n, max_n = self._check_ngram_range()
+        blocks = []
+        if min_n == 1:
+            n_words = self.codebook_size_ * (self.n_tokens_ if self.by_position else 1)
+            rows = [np.bincount(self._ngram_keys(s, 1), minlength=n_words) / len(s) for s in seqs]
+            blocks.append(sp.csr_matrix(np.vstack(rows)))
+        for n in range(max(min_n, 2), max_n + 1):
+            vocab = self.vocabulary_[n]
+            rows, cols, vals = [], [], []
+            for i, s in enumerate(seqs):
+                keys = self._ngram_keys(s, n)
+                col = np.searchsorted(vocab, keys)
+                known = col < len(vocab)
+                known[known] = vocab[col[known]] == keys[known]
+                col, counts = np.unique(col[known], return_counts=True)
+                rows.append(np.full(len(col), i))
+                cols.append(col)
+                vals.append(counts / (len(s) - n + 1) if len(s) >= n else counts.astype(float))
+            blocks.append(sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+                                        shape=(len(seqs), len(vocab))))
+        return sp.hstack(blocks, format="csr")
 
     def fit(self, X, y=None):
-        """Learn the vocabulary size (and IDF weights with ``tfidf=True``).
+        """Learn the vocabulary (and IDF weights with ``tfidf=True``).
 
         Parameters
         ----------
@@ -222,23 +280,33 @@ class BagOfTokens(TransformerMixin, BaseEstimator):
         -------
         self : BagOfTokens
         """
+        min_n, max_n = self._check_ngram_range()
         seqs = [check_array(s, dtype=np.int64) for s in _check_sequences(X)]
         self.n_tokens_ = seqs[0].shape[1]
         self.codebook_size_ = self.codebook_size or int(max(s.max() for s in seqs)) + 1
+        if self.n_tokens_ * float(self.codebook_size_) ** max_n >= 2**62:
+            raise ValueError(
+                f"ngram_range={self.ngram_range!r} with {self.n_tokens_} tokens x {self.codebook_size_} codes "
+                "has too many possible n-grams to index; use shorter n-grams"
+            )
+        seqs = self._sequences(seqs)
+        self.vocabulary_ = {n: np.unique(np.concatenate([self._ngram_keys(s, n) for s in seqs]))
+                            for n in range(max(min_n, 2), max_n + 1)}
         self.tfidf_ = TfidfTransformer().fit(self._counts(seqs)) if self.tfidf else None
         return self
 
     def transform(self, X):
-        """Token counts per frame of each video.
+        """Token (n-gram) counts per frame of each video.
 
         Returns
         -------
         Xt : scipy.sparse.csr_matrix of shape (n_videos, n_words)
-            ``n_words`` is ``n_tokens * codebook_size`` with ``by_position``,
-            else ``codebook_size``.
+            With unigrams, the first ``n_tokens * codebook_size`` columns (with
+            ``by_position``, else ``codebook_size``) count single ids; then one
+            column per n-gram in ``vocabulary_``.
         """
         check_is_fitted(self)
-        counts = self._counts(X)
+        counts = self._counts(self._sequences(X))
         return self.tfidf_.transform(counts) if self.tfidf_ is not None else counts
 
 

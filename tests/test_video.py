@@ -67,3 +67,36 @@ def test_per_frame_accepts_frozen_fitted_tokenizer(tiny_fitted, stick_figures):
     videos = [stick_figures[0][:5], stick_figures[0][5:7]]
     out = PerFrame(FrozenEstimator(tiny_fitted)).fit(videos, [0, 1]).transform(videos)
     np.testing.assert_array_equal(np.concatenate(out), tiny_fitted.transform(stick_figures[0][:7]))
+
+
+def test_bag_of_tokens_bigrams_count_transitions_per_position():
+    videos = [np.array([[0, 1], [1, 1], [1, 0]]), np.array([[1, 0], [0, 0]])]
+    uni = BagOfTokens(2).fit(videos)
+    both = BagOfTokens(2, ngram_range=(1, 2)).fit(videos)
+    Xt = both.transform(videos).toarray()
+    # the unigram block is unchanged by adding bigrams
+    np.testing.assert_allclose(Xt[:, :4], uni.transform(videos).toarray())
+    # position 0 sees 0->1, 1->1 then 1->0; position 1 sees 1->1, 1->0 then 0->0
+    keys = both.vocabulary_[2]
+    assert len(keys) == Xt.shape[1] - 4 == 6
+    row0 = dict(zip(keys.tolist(), Xt[0, 4:]))
+    assert row0[0 * 4 + 0 * 2 + 1] == row0[0 * 4 + 1 * 2 + 1] == 0.5  # position 0: 0->1, 1->1
+    assert row0[1 * 4 + 1 * 2 + 1] == row0[1 * 4 + 1 * 2 + 0] == 0.5  # position 1: 1->1, 1->0
+    assert Xt[0, 4:].sum() == 2.0 and Xt[1, 4:].sum() == 2.0  # one frequency distribution per position
+
+
+def test_bag_of_tokens_bigrams_unseen_and_short_videos():
+    bag = BagOfTokens(3, by_position=False, ngram_range=(2, 2)).fit([np.array([[0], [1]])])
+    assert bag.transform([np.array([[2], [2]]), np.array([[0]])]).toarray().tolist() == [[0.0], [0.0]]
+    assert bag.transform([np.array([[0], [1], [0], [1]])]).toarray().tolist() == [[2 / 3]]
+
+
+@pytest.mark.parametrize("ngram_range", [(0, 1), (2, 1), (1,), "1,2", (1.0, 2.0), (True, True)])
+def test_bag_of_tokens_rejects_bad_ngram_range(ngram_range):
+    with pytest.raises(ValueError, match="ngram_range"):
+        BagOfTokens(2, ngram_range=ngram_range).fit([np.array([[0], [1]])])
+
+
+def test_bag_of_tokens_rejects_ngrams_it_cannot_index():
+    with pytest.raises(ValueError, match="too many possible n-grams"):
+        BagOfTokens(2**16, ngram_range=(1, 4)).fit([np.array([[0], [1]])])
