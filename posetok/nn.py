@@ -164,9 +164,12 @@ class EMAQuantizer(nn.Module):
     def nearest(self, z: torch.Tensor) -> torch.Tensor:
         """Index of the nearest code (squared L2) for each vector of ``z`` (..., D)."""
         flat = z.reshape(-1, z.shape[-1])
-        # ||z||^2 does not change the argmin, so it is left out.
-        dist = self.codebook.pow(2).sum(1) - 2 * flat @ self.codebook.T
-        return dist.argmin(1).reshape(z.shape[:-1])
+        # ||z||^2 does not change the argmin, so it is left out: ||c||^2 - 2 z.c, fused in
+        # one addmm, over blocks of rows whose distance matrix (about 4 MB) stays in cache.
+        sq_norms = self.codebook.pow(2).sum(1)
+        block = max(1, 2**20 // self.codebook_size)
+        indices = [torch.addmm(sq_norms, rows, self.codebook.T, alpha=-2).argmin(1) for rows in flat.split(block)]
+        return torch.cat(indices).reshape(z.shape[:-1])
 
     def lookup(self, indices: torch.Tensor) -> torch.Tensor:
         return F.embedding(indices, self.codebook)

@@ -23,9 +23,9 @@ __all__ = ["TrainConfig", "TrainingDivergedError", "train_tokenizer", "encode", 
 
 STRATEGIES = ("staged", "joint")
 
-# Poses per chunk at inference. Larger chunks make the (chunk * n_tokens, codebook_size)
-# distance matrix spill out of cache: 1024 measured fastest in benchmarks/speed.py.
-INFERENCE_BATCH = 1024
+# Poses per chunk at inference, so that activations of width 64 (chunk x K x 64 floats)
+# stay in a core's L2 cache; 128-512 measured alike and 2-3x faster than 4096.
+INFERENCE_BATCH = 256
 
 
 class TrainingDivergedError(FloatingPointError):
