@@ -1,6 +1,6 @@
 """Peak memory of PoseTokenizer.fit on the full COCO 2017 train set.
 
-    python benchmarks/fit_memory.py [--n-epochs N] [key=value ...]
+    python benchmarks/fit_memory.py [--n-epochs N] [--n-persons N] [key=value ...]
 
 Loads all 149 813 train persons (box-normalised, unlabelled joints NaN, as in
 coco_rate_distortion.py), then fits the default tokenizer (or one with the given
@@ -33,6 +33,7 @@ def peak_mb():
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--n-epochs", type=int, default=2)
+    parser.add_argument("--n-persons", type=int, default=None, help="fit on the first N persons only")
     parser.add_argument("params", nargs="*", help="PoseTokenizer parameters as key=value")
     args = parser.parse_args()
     params = {k: ast.literal_eval(v) for k, v in (p.split("=", 1) for p in args.params)}
@@ -41,7 +42,7 @@ def main():
         raise SystemExit(f"{path} not found: this benchmark reads the COCO keypoints of shared/data")
     d = np.load(path)
     X, _, _ = normalize_to_box(d["keypoints"], d["bbox"])
-    X = visibility_to_nan(X, d["visibility"])
+    X = visibility_to_nan(X, d["visibility"])[: args.n_persons]
     before = peak_mb()
     tic = time.perf_counter()
     tok = PoseTokenizer(n_epochs=args.n_epochs, random_state=0, **params).fit(X)
