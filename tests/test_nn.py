@@ -1,6 +1,6 @@
 import torch
 
-from posetok.nn import EMAQuantizer, PoseTokenizerNet, TokenizerConfig, laplace_smoothing
+from posetok.nn import EMAQuantizer, PoseTokenizerNet, TokenizerConfig, laplace_smoothing, linear_over_items
 
 
 def test_laplace_smoothing_keeps_total_and_removes_zeros():
@@ -70,3 +70,15 @@ def test_network_shapes_and_missing_embedding_used():
     # a hidden joint's coordinates do not reach the encoder
     assert torch.allclose(net.encoder(kp, hidden), net.encoder(changed, hidden))
     assert net.decode(idx).shape == (6, 5, 2)
+
+
+def test_linear_over_items_matches_transposed_linear():
+    torch.manual_seed(0)
+    linear = torch.nn.Linear(5, 3)
+    x = torch.randn(4, 5, 7, requires_grad=True)
+    out = linear_over_items(linear, x)
+    expected = linear(x.transpose(1, 2)).transpose(1, 2)
+    torch.testing.assert_close(out, expected)
+    (g_out,) = torch.autograd.grad(out.square().sum(), x)
+    (g_exp,) = torch.autograd.grad(expected.square().sum(), x)
+    torch.testing.assert_close(g_out, g_exp)
