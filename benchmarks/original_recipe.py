@@ -124,13 +124,14 @@ def throughput(fn, n_repeats=3):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--epochs", type=int, default=3, help="epochs per stage of the original recipe")
+    parser.add_argument("--strategies", nargs="+", choices=["joint", "staged"], default=["joint", "staged"])
     args = parser.parse_args()
     X_np, _ = make_stick_figures(10000, random_state=0)
     Xt_np, _ = make_stick_figures(2000, random_state=1)
     X = torch.as_tensor(X_np, dtype=torch.float32).reshape(-1, 13, 2)
     Xt = torch.as_tensor(Xt_np, dtype=torch.float32).reshape(-1, 13, 2)
     rows = []
-    for strategy in ("joint", "staged"):
+    for strategy in args.strategies:
         tic = time.perf_counter()
         enc, dec, vq = fit_original(X, strategy, args.epochs)
         fit_s = time.perf_counter() - tic
