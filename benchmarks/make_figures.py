@@ -2,13 +2,18 @@
 
     python benchmarks/make_figures.py
 
-Reads rate_distortion.json and imputation.json (written by the benchmarks with --json)
-when present, and draws stick-figure reconstructions, a token atlas and training curves
-from a freshly fitted default tokenizer (a minute or two on 2 cores).
+    python benchmarks/make_figures.py --results-only   # skip the stick-figure fit
+
+Reads rate_distortion.json (plus rate_distortion_136_width128.json, the longer-trained
+136-bit point), imputation.json (plus imputation_coco_full.json, COCO with all train
+persons) and penn_ablation.json (written by the benchmarks with --json) when present,
+and draws stick-figure reconstructions, a token atlas and training curves from a freshly
+fitted default tokenizer (a minute or two on 2 cores).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 from collections import defaultdict
 from pathlib import Path
@@ -27,8 +32,12 @@ RESULTS = HERE / "results"
 FIGURES = HERE.parent / "docs" / "figures"
 
 
-def rate_distortion(rows):
+def rate_distortion(rows, extra=()):
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
+    for r in extra:
+        label = f"posetok, width {r['encoder_width']}, {r['n_train']} persons, {r['n_epochs']} epochs"
+        ax1.plot([r["bits"]], [r["oks_ap"]], "*", ms=14, color="crimson", label=label)
+        ax2.plot([r["bits"]], [r["mpjpe_pct"]], "*", ms=14, color="crimson", label=label)
     by_method = defaultdict(list)
     for r in rows:
         by_method[r["method"]].append(r)
@@ -67,13 +76,45 @@ def imputation(rows):
     return fig
 
 
+def penn_ablation(rows):
+    fig, ax = plt.subplots(figsize=(8, 0.32 * len(rows) + 1))
+    labels = [r["descriptor"] if r["tokenizer"] == "-" else f"{r['tokenizer']}: {r['descriptor']}" for r in rows]
+    colors = ["tab:gray" if r["tokenizer"] == "-" else "tab:blue" for r in rows]
+    ax.barh(range(len(rows)), [100 * r["accuracy"] for r in rows], color=colors)
+    ax.set_yticks(range(len(rows)), labels, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlim(80, 100)
+    ax.set_xlabel("Penn Action video-level test accuracy (%)")
+    ax.grid(alpha=0.3, axis="x")
+    fig.tight_layout()
+    return fig
+
+
+def read(name):
+    path = RESULTS / f"{name}.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
 def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--results-only", action="store_true", help="only the figures of benchmarks/results")
+    args = parser.parse_args()
     FIGURES.mkdir(parents=True, exist_ok=True)
-    for name, draw in (("rate_distortion", rate_distortion), ("imputation", imputation)):
-        path = RESULTS / f"{name}.json"
-        if path.exists():
-            draw(json.loads(path.read_text())).savefig(FIGURES / f"{name}.png", dpi=90)
-            print(f"wrote {FIGURES / name}.png")
+    figures = {}
+    if (rows := read("rate_distortion")) is not None:
+        figures["rate_distortion"] = rate_distortion(rows, read("rate_distortion_136_width128") or ())
+    if (rows := read("imputation")) is not None:
+        full = read("imputation_coco_full") or []
+        for r in full:
+            r["data"] = "COCO val, imputers fitted on all train persons"
+        figures["imputation"] = imputation(rows + full)
+    if (rows := read("penn_ablation")) is not None:
+        figures["penn_ablation"] = penn_ablation(rows)
+    for name, fig in figures.items():
+        fig.savefig(FIGURES / f"{name}.png", dpi=90)
+        print(f"wrote {FIGURES / name}.png")
+    if args.results_only:
+        return
     X, _ = make_stick_figures(10000, random_state=0)
     X_test, _ = make_stick_figures(16, random_state=1)
     tok = PoseTokenizer(random_state=0).fit(X)
