@@ -47,6 +47,22 @@ TOKENIZERS = {  # name -> PoseTokenizer parameters (besides epochs and seed)
 GRID = {"logisticregression__C": [0.1, 1.0, 10.0, 100.0, 1000.0]}
 
 
+def fitted_tokenizer(name, cache, n_epochs, X):
+    """The tokenizer ``name`` fitted on X, read from ``cache`` when it is there."""
+    path = None
+    if cache is not None:
+        path = cache / f"{name.replace(' ', '').replace('=', '-').replace(',', '_')}_{n_epochs}.posetok"
+    if path is not None and path.exists():
+        return PoseTokenizer.load(path)
+    tic = time.perf_counter()
+    tok = PoseTokenizer(n_epochs=n_epochs, random_state=0, **TOKENIZERS[name]).fit(X)
+    print(f"{name}: fitted in {time.perf_counter() - tic:.0f} s", flush=True)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tok.save(path)
+    return tok
+
+
 def evaluate(pipe, X_tr, y_tr, X_te, y_te):
     search = GridSearchCV(pipe, GRID, cv=StratifiedKFold(5, shuffle=True, random_state=0), n_jobs=1)
     search.fit(X_tr, y_tr)
@@ -67,6 +83,9 @@ def main():
     parser.add_argument("--cache", type=Path, default=None, help="folder for fitted tokenizers")
     parser.add_argument("--tokenizers", nargs="+", choices=sorted(TOKENIZERS), default=None)
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--stats", action="store_true",
+                        help="only print token statistics of the (cached) tokenizers: how often a token "
+                             "position keeps its code between consecutive frames, and the bigram vocabulary")
     args = parser.parse_args()
     data = load_penn_action(args.data)
     X, y, video, train = prepare(data)
@@ -76,6 +95,17 @@ def main():
     videos_te, _, y_te = split_by_group(X[~train], video[~train], y[~train])
     print(f"{len(videos_tr)} train / {len(videos_te)} test videos; tokenizers fitted on every "
           f"{step}th training frame for {n_epochs} epochs", flush=True)
+
+    if args.stats:
+        for name in names:
+            tok = fitted_tokenizer(name, args.cache, n_epochs, X[train][::step])
+            ids_tr = [tok.transform(v) for v in videos_tr]
+            same = np.mean(np.concatenate([(v[1:] == v[:-1]).ravel() for v in ids_tr]))
+            bag = BagOfTokens(tok.codebook_size, ngram_range=(1, 2)).fit(ids_tr)
+            print(f"{name}: a token position keeps its code between consecutive training frames "
+                  f"{same:.1%} of the time; {tok.n_tokens * tok.codebook_size} unigram columns, "
+                  f"{len(bag.vocabulary_[2])} bigram columns")
+        return
 
     rows, preds = [], {}
 
@@ -93,18 +123,7 @@ def main():
            videos_tr, videos_te)
 
     for name in names:
-        params = TOKENIZERS[name]
-        path = args.cache / f"{name.replace(' ', '').replace('=', '-').replace(',', '_')}_{n_epochs}.posetok" \
-            if args.cache else None
-        if path is not None and path.exists():
-            tok = PoseTokenizer.load(path)
-        else:
-            tic = time.perf_counter()
-            tok = PoseTokenizer(n_epochs=n_epochs, random_state=0, **params).fit(X[train][::step])
-            print(f"{name}: fitted in {time.perf_counter() - tic:.0f} s", flush=True)
-            if path is not None:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                tok.save(path)
+        tok = fitted_tokenizer(name, args.cache, n_epochs, X[train][::step])
         ids_tr = [tok.transform(v) for v in videos_tr]
         ids_te = [tok.transform(v) for v in videos_te]
         V = tok.codebook_size
