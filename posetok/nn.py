@@ -200,9 +200,13 @@ class EMAQuantizer(nn.Module):
     @torch.no_grad()
     def _update_ema_(self, z: torch.Tensor, indices: torch.Tensor) -> None:
         flat = z.reshape(-1, z.shape[-1])
-        onehot = F.one_hot(indices.reshape(-1), self.codebook_size).to(flat.dtype)
-        self.ema_count.lerp_(onehot.sum(0), 1 - self.decay)
-        self.ema_sum.lerp_(onehot.T @ flat, 1 - self.decay)
+        indices = indices.reshape(-1)
+        # Per-code counts and sums by scatter-add, not a (rows x codebook_size) one-hot
+        # matrix, which is 140 MB per batch for the official 34 x 2048 size.
+        counts = torch.bincount(indices, minlength=self.codebook_size).to(flat.dtype)
+        sums = torch.zeros_like(self.ema_sum).index_add_(0, indices, flat)
+        self.ema_count.lerp_(counts, 1 - self.decay)
+        self.ema_sum.lerp_(sums, 1 - self.decay)
         counts = laplace_smoothing(self.ema_count, self.eps)
         self.codebook.copy_(self.ema_sum / counts.unsqueeze(1))
 
