@@ -107,6 +107,9 @@ def main():
         full = read("imputation_coco_full") or []
         for r in full:
             r["data"] = "COCO val, imputers fitted on all train persons"
+        for r in rows:
+            if r["data"] == "COCO val":
+                r["data"] = "COCO val, imputers fitted on 20 000 train persons"
         figures["imputation"] = imputation(rows + full)
     if (rows := read("penn_ablation")) is not None:
         figures["penn_ablation"] = penn_ablation(rows)
