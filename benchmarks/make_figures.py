@@ -4,8 +4,8 @@
 
     python benchmarks/make_figures.py --results-only   # skip the stick-figure fit
 
-Reads rate_distortion.json (plus rate_distortion_136_width128.json, the longer-trained
-136-bit point), imputation.json (plus imputation_coco_full.json, COCO with all train
+Reads rate_distortion.json (plus rate_distortion_<bits>_width<w>.json, longer-trained
+single points), imputation.json (plus imputation_coco_full.json, COCO with all train
 persons) and penn_ablation.json (written by the benchmarks with --json) when present,
 and draws stick-figure reconstructions, a token atlas and training curves from a freshly
 fitted default tokenizer (a minute or two on 2 cores).
@@ -35,8 +35,8 @@ FIGURES = HERE.parent / "docs" / "figures"
 def rate_distortion(rows, extra=()):
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
     for r in extra:
-        label = f"posetok, width {r['encoder_width']}, {r['n_train']} persons, {r['n_epochs']} epochs"
-        ax1.plot([r["bits"]], [r["oks_ap"]], "*", ms=14, color="crimson", label=label)
+        label = f"posetok, width {r['encoder_width']}, all train persons, longer training"
+        ax1.plot([r["bits"]], [r["oks_ap"]], "*", ms=14, color="crimson", label=label if r is extra[0] else None)
         ax2.plot([r["bits"]], [r["mpjpe_pct"]], "*", ms=14, color="crimson", label=label)
     by_method = defaultdict(list)
     for r in rows:
@@ -102,7 +102,9 @@ def main():
     FIGURES.mkdir(parents=True, exist_ok=True)
     figures = {}
     if (rows := read("rate_distortion")) is not None:
-        figures["rate_distortion"] = rate_distortion(rows, read("rate_distortion_136_width128") or ())
+        extra = [r for path in sorted(RESULTS.glob("rate_distortion_*_width*.json"))
+                 for r in json.loads(path.read_text())]
+        figures["rate_distortion"] = rate_distortion(rows, extra)
     if (rows := read("imputation")) is not None:
         full = read("imputation_coco_full") or []
         for r in full:
