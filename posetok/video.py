@@ -226,7 +226,9 @@ class BagOfTokens(TransformerMixin, BaseEstimator):
         return int(r[0]), int(r[1])
 
     def _sequences(self, X):
-        seqs = [check_array(s, dtype=np.int64) for s in _check_sequences(X)]
+        return self._validate([check_array(s, dtype=np.int64) for s in _check_sequences(X)])
+
+    def _validate(self, seqs):
         for i, s in enumerate(seqs):
             if s.shape[1] != self.n_tokens_:
                 raise ValueError(f"video {i} has {s.shape[1]} tokens per frame, expected {self.n_tokens_}")
@@ -262,7 +264,7 @@ class BagOfTokens(TransformerMixin, BaseEstimator):
                 col, counts = np.unique(col[known], return_counts=True)
                 rows.append(np.full(len(col), i))
                 cols.append(col)
-                vals.append(counts / (len(s) - n + 1) if len(s) >= n else counts.astype(float))
+                vals.append(counts / max(len(s) - n + 1, 1))
             blocks.append(sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
                                         shape=(len(seqs), len(vocab))))
         return sp.hstack(blocks, format="csr")
@@ -289,7 +291,7 @@ class BagOfTokens(TransformerMixin, BaseEstimator):
                 f"ngram_range={self.ngram_range!r} with {self.n_tokens_} tokens x {self.codebook_size_} codes "
                 "has too many possible n-grams to index; use shorter n-grams"
             )
-        seqs = self._sequences(seqs)
+        self._validate(seqs)
         self.vocabulary_ = {n: np.unique(np.concatenate([self._ngram_keys(s, n) for s in seqs]))
                             for n in range(max(min_n, 2), max_n + 1)}
         self.tfidf_ = TfidfTransformer().fit(self._counts(seqs)) if self.tfidf else None
