@@ -4,13 +4,16 @@ Run from the repository root (COCO needs ../shared/data):
 
     python benchmarks/imputation.py            # COCO (20 000 train persons) and stick figures
     python benchmarks/imputation.py --quick    # smaller data and fewer epochs
+    python benchmarks/imputation.py --coco-only --mask-sweep 0.2 0.3 0.4 0.5   # posetok only
 
 Visible joints of held-out poses are hidden at random (1, 3 or 6 per pose, or 30 % of
 them); every imputer is fitted on the same training poses in the same frame (COCO:
 box-normalised as in shared/reference/coco-baselines.md; stick figures: pixels), and
 the error is the mean distance between hidden joints and their filled-in values.
 The same run also measures what masked training costs on observed joints: the
-reconstruction error of complete poses with mask_probability 0.2 and 0.
+reconstruction error of complete poses with masked training (``--mask-probability``,
+default 0.3, PoseImputer's default) and without. ``--mask-sweep`` fits posetok alone at
+several masking probabilities (and at 0) and reports both errors for each.
 """
 
 from __future__ import annotations
@@ -56,9 +59,46 @@ def hide(X, setting, rng):
     return gappy.reshape(len(X), -1)[keep], hidden[keep], keep
 
 
-def run(name, X_train, X_test, unit, n_epochs, seed=0):
+def hidden_errors(imputer, X_test, unit, seed=0):
+    """Error on hidden joints of a fitted imputer, per setting (same hidden joints per seed)."""
+    rng = np.random.default_rng(seed)
+    out = {}
+    for setting_name, setting in SETTINGS.items():
+        gappy, hidden, keep = hide(X_test, setting, rng)
+        d = joint_distances(X_test[keep], imputer.transform(gappy))
+        out[setting_name] = float(d[hidden].mean() * unit)
+    return out
+
+
+def reconstruction_error(tokenizer, X_test, unit):
+    """MPJPE of the complete test poses through tokens, and how many there are."""
+    complete = X_test[~np.isnan(X_test).any(1)]
+    return float(mpjpe(complete, tokenizer.inverse_transform(tokenizer.transform(complete))) * unit), len(complete)
+
+
+def mask_sweep(name, X_train, X_test, unit, n_epochs, probabilities, seed=0):
+    """posetok alone at several masking probabilities: hidden-joint and reconstruction errors."""
+    rows = []
+    for p in [0.0, *probabilities]:
+        tic = time.perf_counter()
+        imp = PoseImputer(PoseTokenizer(n_epochs=n_epochs, mask_probability=p, random_state=seed)).fit(X_train)
+        row = {"data": name, "mask_probability": p, "fit_s": time.perf_counter() - tic,
+               **hidden_errors(imp, X_test, unit, seed)}
+        row["reconstruction"], row["n_complete"] = reconstruction_error(imp.tokenizer_, X_test, unit)
+        rows.append(row)
+        print(row, flush=True)
+    print()
+    print("| mask_probability | " + " | ".join(SETTINGS) + " | complete poses (reconstruction) |")
+    print("|---" * (len(SETTINGS) + 2) + "|")
+    for r in rows:
+        print(f"| {r['mask_probability']:g} | " + " | ".join(f"{r[s]:.2f}" for s in SETTINGS)
+              + f" | {r['reconstruction']:.2f} |")
+    return rows
+
+
+def run(name, X_train, X_test, unit, n_epochs, mask_probability=0.3, seed=0):
     imputers = {
-        "posetok PoseImputer": PoseImputer(PoseTokenizer(n_epochs=n_epochs, mask_probability=0.2,
+        "posetok PoseImputer": PoseImputer(PoseTokenizer(n_epochs=n_epochs, mask_probability=mask_probability,
                                                          random_state=seed)),
         "SimpleImputer(mean)": SimpleImputer(strategy="mean"),
         "KNNImputer": KNNImputer(),
@@ -83,7 +123,7 @@ def run(name, X_train, X_test, unit, n_epochs, seed=0):
     tok_masked = fitted["posetok PoseImputer"].tokenizer_
     tok_plain = PoseTokenizer(n_epochs=n_epochs, random_state=seed).fit(X_train)
     complete = X_test[~np.isnan(X_test).any(1)]
-    for label, tok in (("mask_probability=0.2", tok_masked), ("mask_probability=0", tok_plain)):
+    for label, tok in ((f"mask_probability={mask_probability:g}", tok_masked), ("mask_probability=0", tok_plain)):
         err = mpjpe(complete, tok.inverse_transform(tok.transform(complete))) * unit
         rows.append({"data": name, "hidden": "none (reconstruction)", "imputer": f"posetok {label}",
                      "error": float(err), "n_poses": len(complete)})
@@ -97,6 +137,9 @@ def main():
     parser.add_argument("--n-coco", type=int, default=None, help="COCO train persons (all: 149813)")
     parser.add_argument("--n-epochs", type=int, default=None)
     parser.add_argument("--coco-only", action="store_true", help="skip the stick figures")
+    parser.add_argument("--mask-probability", type=float, default=0.3, help="posetok's masking in fit")
+    parser.add_argument("--mask-sweep", type=float, nargs="+", default=None, metavar="P",
+                        help="fit posetok alone at these masking probabilities (and 0); no other imputers")
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
     n_coco, n_stick, n_epochs = (8000, 3000, 10) if args.quick else (20000, 10000, 20)
@@ -107,11 +150,20 @@ def main():
     X_tr = X_tr[rng.permutation(len(X_tr))[:n_coco]]
     # MPJPE in % of the larger box side, as in the rate-distortion benchmark
     print(f"COCO: {len(X_tr)} train persons; posetok {n_epochs} epochs", flush=True)
-    rows = run("COCO val", X_tr, X_va, 100 / 1.25, n_epochs)
+    if args.mask_sweep:
+        rows = mask_sweep("COCO val", X_tr, X_va, 100 / 1.25, n_epochs, args.mask_sweep)
+        if not args.coco_only:
+            X_st, _ = make_stick_figures(n_stick, random_state=0)
+            X_st_test, _ = make_stick_figures(2000, random_state=1)
+            rows += mask_sweep("stick figures", X_st, X_st_test, 1.0, n_epochs, args.mask_sweep)
+        if args.json:
+            Path(args.json).write_text(json.dumps(rows, indent=2))
+        return
+    rows = run("COCO val", X_tr, X_va, 100 / 1.25, n_epochs, args.mask_probability)
     if not args.coco_only:
         X_st, _ = make_stick_figures(n_stick, random_state=0)
         X_st_test, _ = make_stick_figures(2000, random_state=1)
-        rows += run("stick figures", X_st, X_st_test, 1.0, n_epochs)
+        rows += run("stick figures", X_st, X_st_test, 1.0, n_epochs, args.mask_probability)
     print()
     print("| data | hidden | imputer | error on hidden joints |")
     print("|---|---|---|---|")

@@ -44,6 +44,8 @@ def test_default_tokenizer_is_masked_and_param_not_modified(gappy):
     assert imp.tokenizer is tok and not hasattr(tok, "network_")
     default = PoseImputer()
     assert default.tokenizer is None
+    fitted = default.fit(gappy[:64])
+    assert default.tokenizer is None and fitted.tokenizer_.mask_probability == 0.3
 
 
 def test_bad_joints_rejected(imputer):
