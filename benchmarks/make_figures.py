@@ -5,8 +5,9 @@
     python benchmarks/make_figures.py --results-only   # skip the stick-figure fit
 
 Reads rate_distortion.json (plus rate_distortion_<bits>_width<w>.json, longer-trained
-single points), imputation.json (plus imputation_coco_full.json, COCO with all train
-persons) and penn_ablation.json (written by the benchmarks with --json) when present,
+single points), imputation.json (plus imputation_coco_full_m03.json or, before it,
+imputation_coco_full.json, COCO with all train persons), imputation_mask_sweep.json
+and penn_ablation.json (written by the benchmarks with --json) when present,
 and draws stick-figure reconstructions, a token atlas and training curves from a freshly
 fitted default tokenizer (a minute or two on 2 cores).
 """
@@ -76,6 +77,24 @@ def imputation(rows):
     return fig
 
 
+def mask_sweep(rows):
+    settings = ["1 joint", "3 joints", "6 joints", "30% of joints"]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.8))
+    p = [r["mask_probability"] for r in rows]
+    for s in settings:
+        ax1.plot(p, [r[s] for r in rows], "o-", label=f"{s} hidden")
+    ax2.plot(p, [r["reconstruction"] for r in rows], "o-k")
+    ax1.set_ylabel("error on hidden joints (% of box)")
+    ax2.set_ylabel("reconstruction of complete poses (% of box)")
+    for ax in (ax1, ax2):
+        ax.set_xlabel("mask_probability in fit")
+        ax.grid(alpha=0.3)
+    ax1.legend(fontsize=8)
+    fig.suptitle("COCO val, posetok fitted on 20 000 train persons", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
 def penn_ablation(rows):
     fig, ax = plt.subplots(figsize=(8, 0.32 * len(rows) + 1))
     labels = [r["descriptor"] if r["tokenizer"] == "-" else f"{r['tokenizer']}: {r['descriptor']}" for r in rows]
@@ -106,13 +125,15 @@ def main():
                  for r in json.loads(path.read_text())]
         figures["rate_distortion"] = rate_distortion(rows, extra)
     if (rows := read("imputation")) is not None:
-        full = read("imputation_coco_full") or []
+        full = read("imputation_coco_full_m03") or read("imputation_coco_full") or []
         for r in full:
             r["data"] = "COCO val, imputers fitted on all train persons"
         for r in rows:
             if r["data"] == "COCO val":
                 r["data"] = "COCO val, imputers fitted on 20 000 train persons"
         figures["imputation"] = imputation(rows + full)
+    if (rows := read("imputation_mask_sweep")) is not None:
+        figures["imputation_mask_sweep"] = mask_sweep([r for r in rows if r["data"] == "COCO val"])
     if (rows := read("penn_ablation")) is not None:
         figures["penn_ablation"] = penn_ablation(rows)
     for name, fig in figures.items():
