@@ -60,13 +60,17 @@ def hide(X, setting, rng):
 
 
 def hidden_errors(imputer, X_test, unit, seed=0):
-    """Error on hidden joints of a fitted imputer, per setting (same hidden joints per seed)."""
+    """Error on hidden joints of a fitted imputer and the poses it counts, per setting.
+
+    The same seed hides the same joints, so imputers evaluated with it are compared on
+    the same gaps.
+    """
     rng = np.random.default_rng(seed)
     out = {}
     for setting_name, setting in SETTINGS.items():
         gappy, hidden, keep = hide(X_test, setting, rng)
         d = joint_distances(X_test[keep], imputer.transform(gappy))
-        out[setting_name] = float(d[hidden].mean() * unit)
+        out[setting_name] = (float(d[hidden].mean() * unit), int(keep.sum()))
     return out
 
 
@@ -83,7 +87,7 @@ def mask_sweep(name, X_train, X_test, unit, n_epochs, probabilities, seed=0):
         tic = time.perf_counter()
         imp = PoseImputer(PoseTokenizer(n_epochs=n_epochs, mask_probability=p, random_state=seed)).fit(X_train)
         row = {"data": name, "mask_probability": p, "fit_s": time.perf_counter() - tic,
-               **hidden_errors(imp, X_test, unit, seed)}
+               **{s: err for s, (err, _) in hidden_errors(imp, X_test, unit, seed).items()}}
         row["reconstruction"], row["n_complete"] = reconstruction_error(imp.tokenizer_, X_test, unit)
         rows.append(row)
         print(row, flush=True)
@@ -110,25 +114,19 @@ def run(name, X_train, X_test, unit, n_epochs, mask_probability=0.3, seed=0, mas
         fitted[label] = imp.fit(X_train)
         print(f"{name}: fitted {label} in {time.perf_counter() - tic:.0f} s", flush=True)
     rows = []
-    rng = np.random.default_rng(seed)
-    for setting_name, setting in SETTINGS.items():
-        gappy, hidden, keep = hide(X_test, setting, rng)
-        truth = X_test[keep]
-        for label, imp in fitted.items():
-            d = joint_distances(truth, imp.transform(gappy))
-            rows.append({"data": name, "hidden": setting_name, "imputer": label,
-                         "error": float(d[hidden].mean() * unit), "n_poses": int(keep.sum())})
+    for label, imp in fitted.items():
+        for setting_name, (err, n_poses) in hidden_errors(imp, X_test, unit, seed).items():
+            rows.append({"data": name, "hidden": setting_name, "imputer": label, "error": err, "n_poses": n_poses})
             print(rows[-1], flush=True)
     if not mask_cost:
         return rows
     # what masked training costs on observed joints
-    tok_masked = fitted["posetok PoseImputer"].tokenizer_
     tok_plain = PoseTokenizer(n_epochs=n_epochs, random_state=seed).fit(X_train)
-    complete = X_test[~np.isnan(X_test).any(1)]
-    for label, tok in ((f"mask_probability={mask_probability:g}", tok_masked), ("mask_probability=0", tok_plain)):
-        err = mpjpe(complete, tok.inverse_transform(tok.transform(complete))) * unit
+    for label, tok in ((f"mask_probability={mask_probability:g}", fitted["posetok PoseImputer"].tokenizer_),
+                       ("mask_probability=0", tok_plain)):
+        err, n_complete = reconstruction_error(tok, X_test, unit)
         rows.append({"data": name, "hidden": "none (reconstruction)", "imputer": f"posetok {label}",
-                     "error": float(err), "n_poses": len(complete)})
+                     "error": err, "n_poses": n_complete})
         print(rows[-1], flush=True)
     return rows
 
