@@ -152,28 +152,22 @@ def main():
     X_tr = X_tr[rng.permutation(len(X_tr))[:n_coco]]
     # MPJPE in % of the larger box side, as in the rate-distortion benchmark
     print(f"COCO: {len(X_tr)} train persons; posetok {n_epochs} epochs", flush=True)
-    if args.mask_sweep:
-        rows = mask_sweep("COCO val", X_tr, X_va, 100 / 1.25, n_epochs, args.mask_sweep)
-        if not args.coco_only:
-            X_st, _ = make_stick_figures(n_stick, random_state=0)
-            X_st_test, _ = make_stick_figures(2000, random_state=1)
-            rows += mask_sweep("stick figures", X_st, X_st_test, 1.0, n_epochs, args.mask_sweep)
-        if args.json:
-            Path(args.json).write_text(json.dumps(rows, indent=2))
-        return
-    rows = run("COCO val", X_tr, X_va, 100 / 1.25, n_epochs, args.mask_probability,
-               mask_cost=not args.skip_mask_cost)
+    datasets = [("COCO val", X_tr, X_va, 100 / 1.25)]
     if not args.coco_only:
         X_st, _ = make_stick_figures(n_stick, random_state=0)
         X_st_test, _ = make_stick_figures(2000, random_state=1)
-        rows += run("stick figures", X_st, X_st_test, 1.0, n_epochs, args.mask_probability,
-                    mask_cost=not args.skip_mask_cost)
-    print()
-    print("| data | hidden | imputer | error on hidden joints |")
-    print("|---|---|---|---|")
-    for r in rows:
-        unit = "% of box" if r["data"] == "COCO val" else "px"
-        print(f"| {r['data']} | {r['hidden']} | {r['imputer']} | {r['error']:.2f} {unit} |")
+        datasets.append(("stick figures", X_st, X_st_test, 1.0))
+    if args.mask_sweep:
+        rows = [r for data in datasets for r in mask_sweep(*data, n_epochs, args.mask_sweep)]
+    else:
+        rows = [r for data in datasets
+                for r in run(*data, n_epochs, args.mask_probability, mask_cost=not args.skip_mask_cost)]
+        print()
+        print("| data | hidden | imputer | error on hidden joints |")
+        print("|---|---|---|---|")
+        for r in rows:
+            unit = "% of box" if r["data"] == "COCO val" else "px"
+            print(f"| {r['data']} | {r['hidden']} | {r['imputer']} | {r['error']:.2f} {unit} |")
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2))
 
