@@ -142,6 +142,8 @@ def main():
                         help="fit posetok alone at these masking probabilities (and 0); no other imputers")
     parser.add_argument("--skip-mask-cost", action="store_true",
                         help="skip the second, unmasked fit that measures what masking costs")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seeds posetok's fit, IterativeImputer and which joints are hidden (a replicate)")
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
     n_coco, n_stick, n_epochs = (8000, 3000, 10) if args.quick else (20000, 10000, 20)
@@ -151,17 +153,18 @@ def main():
     X_va, _, _, _ = load("val")
     X_tr = X_tr[rng.permutation(len(X_tr))[:n_coco]]
     # MPJPE in % of the larger box side, as in the rate-distortion benchmark
-    print(f"COCO: {len(X_tr)} train persons; posetok {n_epochs} epochs", flush=True)
+    print(f"COCO: {len(X_tr)} train persons; posetok {n_epochs} epochs; seed {args.seed}", flush=True)
     datasets = [("COCO val", X_tr, X_va, 100 / 1.25)]
     if not args.coco_only:
         X_st, _ = make_stick_figures(n_stick, random_state=0)
         X_st_test, _ = make_stick_figures(2000, random_state=1)
         datasets.append(("stick figures", X_st, X_st_test, 1.0))
     if args.mask_sweep:
-        rows = [r for data in datasets for r in mask_sweep(*data, n_epochs, args.mask_sweep)]
+        rows = [r for data in datasets for r in mask_sweep(*data, n_epochs, args.mask_sweep, seed=args.seed)]
     else:
         rows = [r for data in datasets
-                for r in run(*data, n_epochs, args.mask_probability, mask_cost=not args.skip_mask_cost)]
+                for r in run(*data, n_epochs, args.mask_probability, seed=args.seed,
+                             mask_cost=not args.skip_mask_cost)]
         print()
         print("| data | hidden | imputer | error on hidden joints |")
         print("|---|---|---|---|")
