@@ -2,6 +2,7 @@
 
     python benchmarks/original_recipe.py --epochs 20     # the article's 20 + 20 epochs (slow on 2 cores)
     python benchmarks/original_recipe.py --epochs 3      # a short side-by-side
+    python benchmarks/original_recipe.py --quick         # smoke run: 2 000 poses, 1 epoch, posetok 10 epochs
 
 What the article did (shared/reference/pct-stage1.md): H = 256, 16 mixer blocks in the
 encoder and the decoder, mixer widths 64 (channel) and 32 (token), dropout 0.1; one
@@ -125,9 +126,14 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--epochs", type=int, default=3, help="epochs per stage of the original recipe")
     parser.add_argument("--strategies", nargs="+", choices=["joint", "staged"], default=["joint", "staged"])
+    parser.add_argument("--quick", action="store_true",
+                        help="2 000 / 500 poses, 1 epoch per stage, posetok 10 epochs (a smoke run)")
     args = parser.parse_args()
-    X_np, _ = make_stick_figures(10000, random_state=0)
-    Xt_np, _ = make_stick_figures(2000, random_state=1)
+    n_train, n_test = (2000, 500) if args.quick else (10000, 2000)
+    if args.quick:
+        args.epochs = 1
+    X_np, _ = make_stick_figures(n_train, random_state=0)
+    Xt_np, _ = make_stick_figures(n_test, random_state=1)
     X = torch.as_tensor(X_np, dtype=torch.float32).reshape(-1, 13, 2)
     Xt = torch.as_tensor(Xt_np, dtype=torch.float32).reshape(-1, 13, 2)
     rows = []
@@ -140,16 +146,17 @@ def main():
         epochs_desc = f"{args.epochs}" if strategy == "joint" else f"{args.epochs} + {args.epochs}"
         rows.append((f"original recipe, {strategy} ({epochs_desc} epochs)", err, ids, 64, fit_s, len(Xt) / secs))
         print(rows[-1][0], f"{err:.3f} px", flush=True)
-    tok = PoseTokenizer(random_state=0)
+    tok = PoseTokenizer(n_epochs=10 if args.quick else 60, random_state=0)
     tic = time.perf_counter()
     tok.fit(X_np)
     fit_s = time.perf_counter() - tic
     ids = tok.transform(Xt_np)
     err = float(np.linalg.norm((tok.inverse_transform(ids) - Xt_np).reshape(-1, 13, 2), axis=-1).mean())
     secs = throughput(lambda: tok.transform(Xt_np))
-    rows.append(("posetok defaults (60 epochs)", err, ids, tok.codebook_size, fit_s, len(Xt_np) / secs))
+    label = "posetok defaults, 10 epochs (quick)" if args.quick else "posetok defaults (60 epochs)"
+    rows.append((label, err, ids, tok.codebook_size, fit_s, len(Xt_np) / secs))
     print()
-    print("10 000 training / 2 000 held-out stick figures (seeds 0 / 1)")
+    print(f"{n_train} training / {n_test} held-out stick figures (seeds 0 / 1)")
     print("| model | held-out error (px) | codebook usage | distinct token strings | bits | fit (s) "
           "| transform poses/s |")
     print("|---|---|---|---|---|---|---|")
