@@ -7,8 +7,11 @@ Run from the repository root:
 
 For each configuration: floating-point operations per pose of transform (encoder +
 nearest-code search) and inverse_transform (code lookup + decoder), counted with
-torch's FlopCounterMode; poses per second by batch size; and that throughput as a
-percentage of the float32 matrix-multiply throughput measured in the same run.
+torch's FlopCounterMode; poses per second by batch size; that throughput as a
+percentage of the float32 matrix-multiply throughput measured in the same run; and
+the fit time per epoch. Last, where the time of a large-batch ``transform`` of the
+default model goes, by operator (``torch.profiler``): what stands between it and the
+matmul limit.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import resource
 import time
 
 import torch
+from torch.profiler import profile
 from torch.utils.flop_counter import FlopCounterMode
 
 from posetok import PoseTokenizer
@@ -60,6 +64,20 @@ def throughput(fn, X, min_seconds):
     return n * len(X) / (time.perf_counter() - tic)
 
 
+MATMUL_OPS = {"aten::addmm", "aten::mm", "aten::bmm", "aten::baddbmm", "aten::matmul"}
+
+
+def time_by_operator(fn, X, repeats=3):
+    """Share of ``fn(X)``'s operator time per ATen operator, largest first."""
+    fn(X)
+    with profile() as prof:
+        for _ in range(repeats):
+            fn(X)
+    events = [(e.key, e.self_cpu_time_total) for e in prof.key_averages()]
+    total = sum(t for _, t in events)
+    return sorted(((name, t / total) for name, t in events), key=lambda item: -item[1])
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
@@ -72,18 +90,39 @@ def main():
     print()
     print("| configuration | batch | transform poses/s | % of matmul | inverse_transform poses/s | % of matmul |")
     print("|---|---|---|---|---|---|")
+    fitted = {}
+    large_batch = {}
     for name, params in CONFIGS.items():
-        # one short epoch: speed does not depend on how well the model is trained
-        tok = PoseTokenizer(**params, n_epochs=1, random_state=0).fit(X[:2048])
+        # two short epochs (the second one is timed): speed does not depend on how well the model is trained
+        tok = fitted[name] = PoseTokenizer(**params, n_epochs=2, random_state=0).fit(X[:2048])
         enc_flops, dec_flops = flops_per_pose(tok.network_, tok.n_keypoints_)
         ids = tok.transform(X)
         for batch in (1, 64, 1024, 16384):
             t = throughput(tok.transform, X[:batch], min_seconds)
             i = throughput(tok.inverse_transform, ids[:batch], min_seconds)
+            large_batch[name] = (t, enc_flops)
             print(f"| {name} | {batch} | {t:,.0f} | {100 * t * enc_flops / 1e9 / limit:.1f} | "
                   f"{i:,.0f} | {100 * i * dec_flops / 1e9 / limit:.1f} |", flush=True)
         print(f"| {name}: {enc_flops / 1e6:.2f} MFLOP/pose to encode, {dec_flops / 1e6:.2f} to decode, "
               f"{sum(p.numel() for p in tok.network_.parameters()) / 1e6:.2f} M parameters | | | | | |")
+    print()
+    print("| configuration | fit: seconds per epoch of 2048 poses (second epoch) | fit: poses per second |")
+    print("|---|---|---|")
+    for name, tok in fitted.items():
+        epoch_s = tok.history_[-1]["time"]
+        print(f"| {name} | {epoch_s:.2f} | {2048 / epoch_s:,.0f} |")
+    name, default = next(iter(fitted.items()))
+    shares = time_by_operator(default.transform, X)
+    print(f"\nwhere a transform of {len(X)} poses spends its time (default model, torch.profiler):")
+    for op, share in shares[:8]:
+        print(f"  {op:28s} {100 * share:5.1f} %")
+    # If everything but the matrix products took no time, transform would run at the
+    # matrix products' own speed: the ceiling for this model without fusing kernels.
+    matmul_share = sum(share for op, share in shares if op in MATMUL_OPS)
+    poses_per_s, flops = large_batch[name]
+    print(f"matrix products: {100 * matmul_share:.0f} % of the time, running at "
+          f"{100 * poses_per_s * flops / matmul_share / 1e9 / limit:.0f} % of the matmul limit; "
+          f"everything else (argmin, GELU, LayerNorm, copies, ...): {100 * (1 - matmul_share):.0f} %")
     print(f"\npeak resident memory of this process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
 
 
