@@ -100,9 +100,9 @@ def main():
         for batch in (1, 64, 1024, 16384):
             t = throughput(tok.transform, X[:batch], min_seconds)
             i = throughput(tok.inverse_transform, ids[:batch], min_seconds)
-            large_batch[name] = (t, enc_flops)
             print(f"| {name} | {batch} | {t:,.0f} | {100 * t * enc_flops / 1e9 / limit:.1f} | "
                   f"{i:,.0f} | {100 * i * dec_flops / 1e9 / limit:.1f} |", flush=True)
+        large_batch[name] = (t, enc_flops)  # the largest batch
         print(f"| {name}: {enc_flops / 1e6:.2f} MFLOP/pose to encode, {dec_flops / 1e6:.2f} to decode, "
               f"{sum(p.numel() for p in tok.network_.parameters()) / 1e6:.2f} M parameters | | | | | |")
     print()
@@ -122,7 +122,8 @@ def main():
     poses_per_s, flops = large_batch[name]
     print(f"matrix products: {100 * matmul_share:.0f} % of the time, running at "
           f"{100 * poses_per_s * flops / matmul_share / 1e9 / limit:.0f} % of the matmul limit; "
-          f"everything else (argmin, GELU, LayerNorm, copies, ...): {100 * (1 - matmul_share):.0f} %")
+          f"everything else (choosing the nearest code, GELU, LayerNorm, copies, ...): "
+          f"{100 * (1 - matmul_share):.0f} %")
     print(f"\npeak resident memory of this process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
 
 
