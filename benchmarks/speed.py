@@ -4,6 +4,7 @@ Run from the repository root:
 
     python benchmarks/speed.py            # defaults and the official PCT size
     python benchmarks/speed.py --quick    # fewer repeats
+    python benchmarks/speed.py --compile  # also: the default encoder fused by torch.compile
 
 For each configuration: floating-point operations per pose of transform (encoder +
 nearest-code search) and inverse_transform (code lookup + decoder), counted with
@@ -26,6 +27,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from posetok import PoseTokenizer
 from posetok.datasets import make_stick_figures
+from posetok.training import INFERENCE_BATCH, encode
 
 CONFIGS = {
     "default (32 x 256, width 64)": {},
@@ -78,9 +80,33 @@ def time_by_operator(fn, X, repeats=3):
     return sorted(((name, t / total) for name, t in events), key=lambda item: -item[1])
 
 
+def compiled_encoder_speed(tok, X, min_seconds):
+    """Poses/s of the network's encoding, eager and fused by ``torch.compile``, same chunks.
+
+    Both skip input validation, so the ratio is what kernel fusion alone gains. Also returns
+    the seconds the first call took (compiling) and the fraction of token ids both agree on.
+    """
+    net = tok.network_.eval()
+    keypoints, observed = tok._normalised(X)
+    fused = torch.compile(net.encode, dynamic=False)
+
+    @torch.no_grad()
+    def run_compiled(_):
+        return torch.cat([fused(keypoints[i : i + INFERENCE_BATCH], observed[i : i + INFERENCE_BATCH])
+                          for i in range(0, len(keypoints), INFERENCE_BATCH)])
+
+    tic = time.perf_counter()
+    agreement = float((run_compiled(X) == encode(net, keypoints, observed)).double().mean())
+    compile_s = time.perf_counter() - tic
+    eager = throughput(lambda _: encode(net, keypoints, observed), X, min_seconds)
+    return eager, throughput(run_compiled, X, min_seconds), compile_s, agreement
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--compile", action="store_true",
+                        help="also time the default encoder compiled by torch.compile (needs a C++ compiler)")
     args = parser.parse_args()
     min_seconds = 0.3 if args.quick else 1.0
     X, _ = make_stick_figures(16384, random_state=0)
@@ -124,6 +150,12 @@ def main():
           f"{100 * poses_per_s * flops / matmul_share / 1e9 / limit:.0f} % of the matmul limit; "
           f"everything else (choosing the nearest code, GELU, LayerNorm, copies, ...): "
           f"{100 * (1 - matmul_share):.0f} %")
+    if args.compile:
+        eager, fused, compile_s, agreement = compiled_encoder_speed(default, X, min_seconds)
+        print(f"network encoding of {len(X)} poses without validation: eager {eager:,.0f} poses/s "
+              f"({100 * eager * flops / 1e9 / limit:.1f} % of matmul), torch.compile {fused:,.0f} poses/s "
+              f"({100 * fused * flops / 1e9 / limit:.1f} %); {100 * agreement:.3f} % of token ids agree; "
+              f"compiling took {compile_s:.0f} s")
     print(f"\npeak resident memory of this process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
 
 
