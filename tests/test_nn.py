@@ -82,3 +82,16 @@ def test_linear_over_items_matches_transposed_linear():
     (g_out,) = torch.autograd.grad(out.square().sum(), x)
     (g_exp,) = torch.autograd.grad(expected.square().sum(), x)
     torch.testing.assert_close(g_out, g_exp)
+
+
+def test_nearest_matches_the_argmin_of_distances_and_takes_the_first_code_on_ties():
+    gen = torch.Generator().manual_seed(0)
+    q = EMAQuantizer(37, 5)
+    codes = torch.randn(37, 5, generator=gen)
+    codes[20] = codes[3]  # a duplicate code: every vector nearest to it is a tie
+    q.set_codebook_(codes)
+    z = torch.cat([torch.randn(2, 1000, 5, generator=gen), codes[3].expand(2, 4, 5)], dim=1)
+    expected = torch.cdist(z.reshape(-1, 5), codes).argmin(1).reshape(2, -1)
+    idx = q.nearest(z)
+    assert torch.equal(idx, expected)
+    assert (idx == 3).any() and not (idx == 20).any()
