@@ -2,7 +2,7 @@
 
 Run from the repository root:
 
-    python benchmarks/run.py --quick              # every benchmark's smoke mode (a few minutes)
+    python benchmarks/run.py --quick              # the full set's smoke modes (a few minutes)
     python benchmarks/run.py                      # the benchmarks issue's full set (about an hour)
     python benchmarks/run.py all                  # that and imputation + Penn Action (about two hours)
     python benchmarks/run.py speed stick_figures  # just these
@@ -77,8 +77,9 @@ def command(name: str, quick: bool, out: Path) -> list[str]:
     return args
 
 
-def missing_data(name: str, data_dir: Path = DATA) -> list[Path]:
-    return [data_dir / f for f in BENCHMARKS[name].data if not (data_dir / f).exists()]
+def missing_data(name: str) -> list[Path]:
+    """The files of ../shared/data that benchmark ``name`` reads and that are not there."""
+    return [DATA / f for f in BENCHMARKS[name].data if not (DATA / f).exists()]
 
 
 def run_one(name: str, quick: bool, out: Path) -> tuple[str, float]:

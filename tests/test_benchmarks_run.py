@@ -33,7 +33,10 @@ def runner(monkeypatch, tmp_path):
         "good": module.Benchmark("good.py", "succeeds", full=("--full-arg",)),
         "bad": module.Benchmark("bad.py", "fails", json=False),
         "needs_data": module.Benchmark("good.py", "reads a data set", data=("missing.npz",)),
+        "has_data": module.Benchmark("good.py", "reads a data set that is there", data=("present.npz",)),
     })
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "present.npz").write_bytes(b"")
     monkeypatch.setattr(module, "DEFAULT", ("good",))
     return module
 
@@ -66,6 +69,8 @@ def test_missing_data_is_skipped_with_a_pointer(runner, tmp_path, capsys):
     assert runner.main(["needs_data", "--out", str(tmp_path / "out")]) == 0
     text = capsys.readouterr().out
     assert "skipped" in text and "missing.npz not found" in text and "docs/benchmarks.md" in text
+    assert runner.main(["has_data", "--out", str(tmp_path / "out")]) == 0
+    assert "| has_data | ok |" in capsys.readouterr().out
 
 
 def test_unknown_names_are_refused(runner):
