@@ -25,11 +25,13 @@ import time
 from pathlib import Path
 
 import numpy as np
+from sklearn.base import clone
 from sklearn.experimental import enable_iterative_imputer  # noqa: F401
 from sklearn.impute import IterativeImputer, KNNImputer, SimpleImputer
 
 from posetok import PoseImputer, PoseTokenizer
 from posetok.datasets import make_stick_figures
+from posetok.impute import DEFAULT_TOKENIZER_PARAMS
 from posetok.metrics import joint_distances, mpjpe
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -80,12 +82,18 @@ def reconstruction_error(tokenizer, X_test, unit):
     return float(mpjpe(complete, tokenizer.inverse_transform(tokenizer.transform(complete))) * unit), len(complete)
 
 
-def mask_sweep(name, X_train, X_test, unit, n_epochs, probabilities, seed=0):
-    """posetok alone at several masking probabilities: hidden-joint and reconstruction errors."""
+def posetok_imputer(n_epochs, mask_probability, encoder_depth, seed):
+    """PoseImputer with its default tokenizer, but for the parameters a run varies."""
+    params = {**DEFAULT_TOKENIZER_PARAMS, "mask_probability": mask_probability, "encoder_depth": encoder_depth}
+    return PoseImputer(PoseTokenizer(n_epochs=n_epochs, random_state=seed, **params))
+
+
+def mask_sweep(name, X_train, X_test, unit, n_epochs, probabilities, encoder_depth, seed=0):
+    """posetok alone at several masking probabilities (and 0): hidden-joint and reconstruction errors."""
     rows = []
-    for p in [0.0, *probabilities]:
+    for p in sorted({0.0, *probabilities}):
         tic = time.perf_counter()
-        imp = PoseImputer(PoseTokenizer(n_epochs=n_epochs, mask_probability=p, random_state=seed)).fit(X_train)
+        imp = posetok_imputer(n_epochs, p, encoder_depth, seed).fit(X_train)
         row = {"data": name, "mask_probability": p, "fit_s": time.perf_counter() - tic,
                **{s: err for s, (err, _) in hidden_errors(imp, X_test, unit, seed).items()}}
         row["reconstruction"], row["n_complete"] = reconstruction_error(imp.tokenizer_, X_test, unit)
@@ -100,10 +108,9 @@ def mask_sweep(name, X_train, X_test, unit, n_epochs, probabilities, seed=0):
     return rows
 
 
-def run(name, X_train, X_test, unit, n_epochs, mask_probability=0.3, seed=0, mask_cost=True):
+def run(name, X_train, X_test, unit, n_epochs, mask_probability, encoder_depth, seed=0, mask_cost=True):
     imputers = {
-        "posetok PoseImputer": PoseImputer(PoseTokenizer(n_epochs=n_epochs, mask_probability=mask_probability,
-                                                         random_state=seed)),
+        "posetok PoseImputer": posetok_imputer(n_epochs, mask_probability, encoder_depth, seed),
         "SimpleImputer(mean)": SimpleImputer(strategy="mean"),
         "KNNImputer": KNNImputer(),
         "IterativeImputer": IterativeImputer(random_state=seed, max_iter=10),
@@ -118,12 +125,12 @@ def run(name, X_train, X_test, unit, n_epochs, mask_probability=0.3, seed=0, mas
         for setting_name, (err, n_poses) in hidden_errors(imp, X_test, unit, seed).items():
             rows.append({"data": name, "hidden": setting_name, "imputer": label, "error": err, "n_poses": n_poses})
             print(rows[-1], flush=True)
-    if not mask_cost:
-        return rows
-    # what masked training costs on observed joints
-    tok_plain = PoseTokenizer(n_epochs=n_epochs, random_state=seed).fit(X_train)
-    for label, tok in ((f"mask_probability={mask_probability:g}", fitted["posetok PoseImputer"].tokenizer_),
-                       ("mask_probability=0", tok_plain)):
+    # what masked training costs on observed joints: the reconstruction of complete poses
+    tokenizers = [(f"mask_probability={mask_probability:g}", fitted["posetok PoseImputer"].tokenizer_)]
+    if mask_cost:
+        plain = clone(fitted["posetok PoseImputer"].tokenizer_).set_params(mask_probability=0.0)
+        tokenizers.append(("mask_probability=0", plain.fit(X_train)))
+    for label, tok in tokenizers:
         err, n_complete = reconstruction_error(tok, X_test, unit)
         rows.append({"data": name, "hidden": "none (reconstruction)", "imputer": f"posetok {label}",
                      "error": err, "n_poses": n_complete})
@@ -137,7 +144,10 @@ def main():
     parser.add_argument("--n-coco", type=int, default=None, help="COCO train persons (all: 149813)")
     parser.add_argument("--n-epochs", type=int, default=None)
     parser.add_argument("--coco-only", action="store_true", help="skip the stick figures")
-    parser.add_argument("--mask-probability", type=float, default=0.3, help="posetok's masking in fit")
+    parser.add_argument("--mask-probability", type=float, default=DEFAULT_TOKENIZER_PARAMS["mask_probability"],
+                        help="posetok's masking in fit (default: PoseImputer's)")
+    parser.add_argument("--encoder-depth", type=int, default=DEFAULT_TOKENIZER_PARAMS["encoder_depth"],
+                        help="posetok's encoder depth (default: PoseImputer's)")
     parser.add_argument("--mask-sweep", type=float, nargs="+", default=None, metavar="P",
                         help="fit posetok alone at these masking probabilities (and 0); no other imputers")
     parser.add_argument("--skip-mask-cost", action="store_true",
@@ -153,17 +163,19 @@ def main():
     X_va, _, _, _ = load("val")
     X_tr = X_tr[rng.permutation(len(X_tr))[:n_coco]]
     # MPJPE in % of the larger box side, as in the rate-distortion benchmark
-    print(f"COCO: {len(X_tr)} train persons; posetok {n_epochs} epochs; seed {args.seed}", flush=True)
+    print(f"COCO: {len(X_tr)} train persons; posetok {n_epochs} epochs, encoder depth {args.encoder_depth}; "
+          f"seed {args.seed}", flush=True)
     datasets = [("COCO val", X_tr, X_va, 100 / 1.25)]
     if not args.coco_only:
         X_st, _ = make_stick_figures(n_stick, random_state=0)
         X_st_test, _ = make_stick_figures(2000, random_state=1)
         datasets.append(("stick figures", X_st, X_st_test, 1.0))
     if args.mask_sweep:
-        rows = [r for data in datasets for r in mask_sweep(*data, n_epochs, args.mask_sweep, seed=args.seed)]
+        rows = [r for data in datasets
+                for r in mask_sweep(*data, n_epochs, args.mask_sweep, args.encoder_depth, seed=args.seed)]
     else:
         rows = [r for data in datasets
-                for r in run(*data, n_epochs, args.mask_probability, seed=args.seed,
+                for r in run(*data, n_epochs, args.mask_probability, args.encoder_depth, seed=args.seed,
                              mask_cost=not args.skip_mask_cost)]
         print()
         print("| data | hidden | imputer | error on hidden joints |")
