@@ -38,14 +38,17 @@ def test_complete_input_is_returned_unchanged(imputer, stick_figures):
     np.testing.assert_array_equal(imputer.transform(X), X)
 
 
-def test_default_tokenizer_is_masked_and_param_not_modified(gappy):
+def test_default_tokenizer_is_masked_deeper_and_param_not_modified(gappy):
     tok = PoseTokenizer(**TINY)
     imp = PoseImputer(tok).fit(gappy)
     assert imp.tokenizer is tok and not hasattr(tok, "network_")
     default = PoseImputer()
     assert default.tokenizer is None
     fitted = default.fit(gappy[:64])
-    assert default.tokenizer is None and fitted.tokenizer_.mask_probability == 0.3
+    assert default.tokenizer is None
+    params = fitted.tokenizer_.get_params()
+    assert params["mask_probability"] == 0.3 and params["encoder_depth"] == 4
+    assert fitted.tokenizer_.network_.config.encoder_depth == 4
 
 
 def test_bad_joints_rejected(imputer):
