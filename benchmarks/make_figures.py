@@ -5,9 +5,10 @@
     python benchmarks/make_figures.py --results-only   # skip the stick-figure fit
 
 Reads rate_distortion.json (plus rate_distortion_<bits>_width<w>.json, longer-trained
-single points), imputation.json (plus, for COCO with all train persons, the newest of
-imputation_coco_full_d4_60.json, imputation_coco_full_m03.json and imputation_coco_full.json),
-imputation_mask_sweep.json and penn_ablation.json (written by the benchmarks with --json) when present,
+single points), imputation_d4.json or, before it, imputation.json (plus, for COCO with all
+train persons, the newest of imputation_coco_full_d4_60.json, imputation_coco_full_m03.json
+and imputation_coco_full.json), imputation_mask_sweep.json and penn_ablation.json (written
+by the benchmarks with --json) when present,
 and draws stick-figure reconstructions, a token atlas and training curves from a freshly
 fitted default tokenizer (a minute or two on 2 cores).
 """
@@ -124,7 +125,7 @@ def main():
         extra = [r for path in sorted(RESULTS.glob("rate_distortion_*_width*.json"))
                  for r in json.loads(path.read_text())]
         figures["rate_distortion"] = rate_distortion(rows, extra)
-    if (rows := read("imputation")) is not None:
+    if (rows := read("imputation_d4") or read("imputation")) is not None:
         full = (read("imputation_coco_full_d4_60") or read("imputation_coco_full_m03")
                 or read("imputation_coco_full") or [])
         for r in full:
