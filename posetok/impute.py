@@ -33,7 +33,7 @@ class PoseImputer(TransformerMixin, BaseEstimator):
         rather than the official 0.2 because it filled hidden COCO joints
         better; and the encoder, which has to infer the hidden joints, has
         four mixer blocks instead of the tokenizer's default two, which filled
-        them 3-4 % better again (docs/benchmarks.md, "Filling missing joints").
+        them 4-5 % better again on COCO (docs/benchmarks.md, "Filling missing joints").
 
     Attributes
     ----------
