@@ -27,7 +27,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from posetok import PoseTokenizer
 from posetok.datasets import make_stick_figures
-from posetok.training import INFERENCE_BATCH, encode
+from posetok.training import INFERENCE_BATCH, _in_eval, encode
 
 CONFIGS = {
     "default (32 x 256, width 64)": {},
@@ -90,10 +90,8 @@ def compiled_encoder_speed(tok, X, min_seconds):
     keypoints, observed = tok._normalised(X)
     fused = torch.compile(net.encode, dynamic=False)
 
-    @torch.no_grad()
-    def run_compiled(_):
-        return torch.cat([fused(keypoints[i : i + INFERENCE_BATCH], observed[i : i + INFERENCE_BATCH])
-                          for i in range(0, len(keypoints), INFERENCE_BATCH)])
+    def run_compiled(_):  # the chunking of posetok.training.encode, with the compiled function
+        return _in_eval(net, fused, keypoints, observed, batch_size=INFERENCE_BATCH)
 
     tic = time.perf_counter()
     agreement = float((run_compiled(X) == encode(net, keypoints, observed)).double().mean())
