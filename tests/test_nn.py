@@ -1,6 +1,19 @@
+import numpy as np
+import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 
-from posetok.nn import EMAQuantizer, PoseTokenizerNet, TokenizerConfig, laplace_smoothing, linear_over_items
+from posetok.nn import (
+    PACKED_MAX_BITS,
+    EMAQuantizer,
+    PoseTokenizerNet,
+    TokenizerConfig,
+    laplace_smoothing,
+    linear_over_items,
+    packed_argmin,
+)
 
 
 def test_laplace_smoothing_keeps_total_and_removes_zeros():
@@ -95,3 +108,49 @@ def test_nearest_matches_the_argmin_of_distances_and_takes_the_first_code_on_tie
     idx = q.nearest(z)
     assert torch.equal(idx, expected)
     assert (idx == 3).any() and not (idx == 20).any()
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    arrays(
+        np.float32,
+        st.tuples(st.integers(1, 20), st.integers(1, 300)),
+        elements=st.floats(0, 1e6, width=32, allow_subnormal=False) | st.sampled_from([0.0, 1.0, 2.5]),
+    )
+)
+def test_packed_argmin_finds_the_minimum_to_its_resolution_and_the_first_of_ties(values):
+    n_columns = values.shape[1]
+    resolution = 2.0 ** ((n_columns - 1).bit_length() - 23)
+    got = packed_argmin(torch.from_numpy(values.copy())).numpy()
+    smallest = values.min(1)
+    picked = values[np.arange(len(values)), got]
+    # the picked value is the minimum up to the stated relative resolution ...
+    assert np.all(picked <= smallest * (1 + 2 * resolution))
+    # ... and no earlier column holds a value smaller by more than it
+    for row, col in enumerate(got):
+        assert np.all(values[row, :col] >= picked[row] * (1 - 2 * resolution))
+    # exact when the minimum is unique by a clear margin, and the first on exact ties
+    ordered = np.sort(values, axis=1)
+    second = ordered[:, 1] if n_columns > 1 else np.inf
+    clear = second > ordered[:, 0] * (1 + 4 * resolution)
+    ties = (values == smallest[:, None]).sum(1) > 1
+    expected = values.argmin(1)
+    assert np.array_equal(got[clear | ties], expected[clear | ties])
+
+
+def test_packed_argmin_reads_negative_rounding_errors_as_their_size():
+    d = torch.tensor([[0.5, -1e-7, 2e-7, 1e-8], [-0.0, 3.0, 0.0, 2.0]])
+    assert packed_argmin(d).tolist() == [3, 0]
+
+
+@pytest.mark.parametrize("n_codes", [2**PACKED_MAX_BITS, 2**PACKED_MAX_BITS + 1])
+def test_nearest_on_large_codebooks_agrees_with_the_exact_argmin(n_codes):
+    # At 2**PACKED_MAX_BITS codes the packed search has its coarsest resolution (2**-11);
+    # one more code switches to the exact argmin.
+    gen = torch.Generator().manual_seed(1)
+    q = EMAQuantizer(n_codes, 8)
+    codes = torch.randn(n_codes, 8, generator=gen)
+    q.set_codebook_(codes)
+    z = codes[:300] + 0.1 * torch.randn(300, 8, generator=gen)
+    expected = torch.cdist(z, codes).argmin(1)
+    assert torch.equal(q.nearest(z), expected)
