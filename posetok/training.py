@@ -170,14 +170,19 @@ def _in_eval(net, fn, *tensors, batch_size):
     return torch.cat(outs) if outs else None
 
 
+def _inputs(keypoints, observed):
+    # With every joint present the encoder needs no mask, and skips its missing-joint select.
+    return (keypoints,) if observed is None or bool(observed.all()) else (keypoints, observed)
+
+
 def token_vectors(net, keypoints, observed, batch_size=INFERENCE_BATCH):
     """Continuous encoder outputs (n, M, D)."""
-    return _in_eval(net, net.encoder, keypoints, observed, batch_size=batch_size)
+    return _in_eval(net, net.encoder, *_inputs(keypoints, observed), batch_size=batch_size)
 
 
 def encode(net, keypoints, observed, batch_size=INFERENCE_BATCH):
     """Token ids (n, M) of keypoints (n, K, 2) with an observed mask (n, K)."""
-    return _in_eval(net, net.encode, keypoints, observed, batch_size=batch_size)
+    return _in_eval(net, net.encode, *_inputs(keypoints, observed), batch_size=batch_size)
 
 
 def decode(net, indices, batch_size=INFERENCE_BATCH):

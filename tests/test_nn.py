@@ -154,3 +154,22 @@ def test_nearest_on_large_codebooks_agrees_with_the_exact_argmin(n_codes):
     z = codes[:300] + 0.1 * torch.randn(300, 8, generator=gen)
     expected = torch.cdist(z, codes).argmin(1)
     assert torch.equal(q.nearest(z), expected)
+
+
+def test_encoding_complete_poses_without_the_mask_changes_nothing():
+    from posetok.training import encode
+
+    torch.manual_seed(0)
+    net = PoseTokenizerNet(TokenizerConfig(n_keypoints=5, n_tokens=3, codebook_size=8, token_dim=4))
+    net.quantizer.set_codebook_(torch.randn(8, 4))
+    net.encoder.missing_embedding.data.normal_()
+    kp = torch.randn(40, 5, 2)
+    all_seen = torch.ones(40, 5, dtype=torch.bool)
+    with torch.no_grad():
+        torch.testing.assert_close(net.encoder(kp), net.encoder(kp, all_seen), rtol=0, atol=0)
+    # encode drops an all-True mask; a mask with a gap is still applied
+    assert torch.equal(encode(net, kp, all_seen, batch_size=16), net.encode(kp).detach())
+    gap = all_seen.clone()
+    gap[3, 1] = False
+    assert torch.equal(encode(net, kp, gap, batch_size=16), net.encode(kp, gap).detach())
+    assert not torch.equal(net.encoder(kp, gap)[3], net.encoder(kp)[3])
