@@ -12,7 +12,8 @@ torch's FlopCounterMode; poses per second by batch size (the best of five rounds
 percentage of the float32 matrix-multiply throughput measured in the same run; and
 the fit time per epoch. Last, where the time of a large-batch ``transform`` of the
 default model goes, by operator (``torch.profiler``): what stands between it and the
-matmul limit.
+matmul limit; and what the packed nearest-code search (``posetok.nn.packed_argmin``)
+gains over an exact argmin, in the same run.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import torch
 from torch.profiler import profile
 from torch.utils.flop_counter import FlopCounterMode
 
+import posetok.nn
 from posetok import PoseTokenizer
 from posetok.datasets import make_stick_figures
 from posetok.training import INFERENCE_BATCH, _in_eval, _inputs, encode
@@ -95,6 +97,25 @@ def time_by_operator(fn, X, repeats=3):
     return sorted(((name, t / total) for name, t in events), key=lambda item: -item[1])
 
 
+def packed_search_gain(tok, X, rounds=5):
+    """Poses/s of ``tok.transform(X)`` with the packed nearest-code search and with the exact
+    argmin (``posetok.nn.PACKED_MAX_BITS = 0``), timed in alternating rounds; and the fraction
+    of token ids both give."""
+    default_bits = posetok.nn.PACKED_MAX_BITS
+    best = {"packed": 0.0, "exact": 0.0}
+    ids = {}
+    try:
+        for _ in range(rounds):
+            for name, bits in (("packed", default_bits), ("exact", 0)):
+                posetok.nn.PACKED_MAX_BITS = bits
+                tic = time.perf_counter()
+                ids[name] = tok.transform(X)
+                best[name] = max(best[name], len(X) / (time.perf_counter() - tic))
+    finally:
+        posetok.nn.PACKED_MAX_BITS = default_bits
+    return best["packed"], best["exact"], float((ids["packed"] == ids["exact"]).mean())
+
+
 def compiled_encoder_speed(tok, X, min_seconds):
     """Poses/s of the network's encoding, eager and fused by ``torch.compile``, same chunks.
 
@@ -163,6 +184,10 @@ def main():
           f"{100 * poses_per_s * flops / matmul_share / 1e9 / limit:.0f} % of the matmul limit; "
           f"everything else (choosing the nearest code, GELU, LayerNorm, copies, ...): "
           f"{100 * (1 - matmul_share):.0f} %")
+    packed, exact, agreement = packed_search_gain(default, X)
+    print(f"nearest-code search in transform of {len(X)} poses (alternating rounds): packed "
+          f"{packed:,.0f} poses/s ({100 * packed * flops / 1e9 / limit:.1f} %), exact argmin "
+          f"{exact:,.0f} poses/s; {100 * agreement:.3f} % of token ids agree")
     if args.compile:
         eager, fused, compile_s, agreement = compiled_encoder_speed(default, X, min_seconds)
         print(f"network encoding of {len(X)} poses without validation: eager {eager:,.0f} poses/s "
