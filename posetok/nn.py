@@ -84,8 +84,8 @@ class MixerBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         fc1, act, drop1, fc2, drop2 = self.mix_items
         y = drop2(linear_over_items(fc2, drop1(act(linear_over_items(fc1, self.norm_items(x))))))
-        z = self.mix_channels(self.norm_channels(x + y))
-        return x + y + z
+        mixed = x + y
+        return mixed + self.mix_channels(self.norm_channels(mixed))
 
 
 class PoseEncoder(nn.Module):
