@@ -166,6 +166,10 @@ def packed_argmin(distances: torch.Tensor) -> torch.Tensor:
     Negative inputs (rounding errors of an expanded distance) are read as their absolute
     value: the sign bit is cleared with the index bits.
     """
+    if distances.dtype != torch.float32:
+        raise TypeError(f"packed_argmin needs float32 distances, got {distances.dtype}")
+    if distances.ndim != 2 or distances.shape[1] == 0:
+        raise ValueError(f"packed_argmin needs distances of shape (n, V) with V >= 1, got {tuple(distances.shape)}")
     n_columns = distances.shape[1]
     bits = max(1, (n_columns - 1).bit_length())
     low = (1 << bits) - 1

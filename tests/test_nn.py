@@ -143,6 +143,20 @@ def test_packed_argmin_reads_negative_rounding_errors_as_their_size():
     assert packed_argmin(d).tolist() == [3, 0]
 
 
+@pytest.mark.parametrize(
+    "distances, error",
+    [
+        (torch.zeros(3, 4, dtype=torch.float64), TypeError),
+        (torch.zeros(3, 4, dtype=torch.float16), TypeError),
+        (torch.zeros(4), ValueError),
+        (torch.zeros(3, 0), ValueError),
+    ],
+)
+def test_packed_argmin_refuses_what_it_cannot_read(distances, error):
+    with pytest.raises(error, match="packed_argmin needs"):
+        packed_argmin(distances)
+
+
 @pytest.mark.parametrize("n_codes", [2**PACKED_MAX_BITS, 2**PACKED_MAX_BITS + 1])
 def test_nearest_on_large_codebooks_agrees_with_the_exact_argmin(n_codes):
     # At 2**PACKED_MAX_BITS codes the packed search has its coarsest resolution (2**-11);
