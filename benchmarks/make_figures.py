@@ -36,10 +36,11 @@ FIGURES = HERE.parent / "docs" / "figures"
 
 def rate_distortion(rows, extra=()):
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
-    for r in extra:
-        label = f"posetok, width {r['encoder_width']}, all train persons, longer training"
-        ax1.plot([r["bits"]], [r["oks_ap"]], "*", ms=14, color="crimson", label=label if r is extra[0] else None)
-        ax2.plot([r["bits"]], [r["mpjpe_pct"]], "*", ms=14, color="crimson", label=label)
+    for width in sorted({r["encoder_width"] for r in extra}):
+        rs = sorted((r for r in extra if r["encoder_width"] == width), key=lambda r: r["bits"])
+        label = f"posetok, width {width}, all train persons, 30-40 epochs"
+        for ax, key in ((ax1, "oks_ap"), (ax2, "mpjpe_pct")):
+            ax.plot([r["bits"] for r in rs], [r[key] for r in rs], "*-", ms=14, color="crimson", label=label)
     by_method = defaultdict(list)
     for r in rows:
         by_method[r["method"]].append(r)
