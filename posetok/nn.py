@@ -165,6 +165,29 @@ def packed_argmin(distances: torch.Tensor) -> torch.Tensor:
 
     Negative inputs (rounding errors of an expanded distance) are read as their absolute
     value: the sign bit is cleared with the index bits.
+
+    Parameters
+    ----------
+    distances : torch.Tensor of shape (n, V), float32
+        Non-negative values; overwritten.
+
+    Returns
+    -------
+    torch.Tensor of shape (n,), int64
+        Column of each row's smallest value.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from posetok.nn import packed_argmin
+    >>> packed_argmin(torch.tensor([[3.0, 0.5, 2.0, 0.5], [1.0, 4.0, 9.0, 16.0]]))
+    tensor([1, 0])
+
+    Two columns leave 22 mantissa bits to compare: values closer than that are a tie, and
+    the first column wins.
+
+    >>> packed_argmin(torch.tensor([[1.5 + 2**-23, 1.5], [1.5 + 2**-21, 1.5]]))
+    tensor([0, 1])
     """
     if distances.dtype != torch.float32:
         raise TypeError(f"packed_argmin needs float32 distances, got {distances.dtype}")
