@@ -161,12 +161,17 @@ def run_phase(net, data, parameters, n_epochs, config, quantize, generator, phas
 
 @torch.no_grad()
 def _in_eval(net, fn, *tensors, batch_size):
-    was_training = net.training
-    net.eval()
+    # Only the modules in training mode are switched, and each is switched back: a fitted
+    # network is already in eval mode, and net.eval() + net.train() on every call cost
+    # about 0.3 ms, a third of a one-pose transform.
+    training = [m for m in net.modules() if m.training]
+    for m in training:
+        m.training = False
     try:
         outs = [fn(*(t[i : i + batch_size] for t in tensors)) for i in range(0, len(tensors[0]), batch_size)]
     finally:
-        net.train(was_training)
+        for m in training:
+            m.training = True
     return torch.cat(outs) if outs else None
 
 

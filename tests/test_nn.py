@@ -187,3 +187,22 @@ def test_encoding_complete_poses_without_the_mask_changes_nothing():
     gap[3, 1] = False
     assert torch.equal(encode(net, kp, gap, batch_size=16), net.encode(kp, gap).detach())
     assert not torch.equal(net.encoder(kp, gap)[3], net.encoder(kp)[3])
+
+
+def test_inference_helpers_run_in_eval_mode_and_restore_every_module_mode():
+    from posetok.training import decode, encode
+
+    torch.manual_seed(0)
+    net = PoseTokenizerNet(TokenizerConfig(n_keypoints=5, n_tokens=3, codebook_size=8, token_dim=4, dropout=0.5))
+    net.quantizer.set_codebook_(torch.randn(8, 4))
+    kp, seen = torch.randn(40, 5, 2), torch.ones(40, 5, dtype=torch.bool)
+    net.train()
+    net.encoder.eval()  # a mixed state, as staged training leaves it
+    modes = {name: m.training for name, m in net.named_modules()}
+    ids = encode(net, kp, seen)
+    assert torch.equal(encode(net, kp, seen), ids)  # no dropout noise: eval mode
+    assert torch.equal(decode(net, ids), decode(net, ids))
+    assert {name: m.training for name, m in net.named_modules()} == modes
+    net.eval()
+    assert torch.equal(encode(net, kp, seen), ids)
+    assert not any(m.training for m in net.modules())
