@@ -239,20 +239,21 @@ class EMAQuantizer(nn.Module):
         flat = z.reshape(-1, z.shape[-1])
         n_codes = self.codebook_size
         sq_norms = self.codebook.pow(2).sum(1)
-        # Over blocks of rows whose distance matrix (about 4 MB) stays in cache.
-        blocks = flat.split(max(1, 2**20 // n_codes))
         if flat.device.type != "cpu" or flat.dtype != torch.float32 or n_codes > 2**PACKED_MAX_BITS:
             # ||z||^2 does not change the argmin: ||c||^2 - 2 z.c, fused in one addmm.
-            indices = [torch.addmm(sq_norms, rows, self.codebook.T, alpha=-2).min(1).indices for rows in blocks]
-            return torch.cat(indices).reshape(z.shape[:-1])
-        # Whole squared distances ||z||^2 + ||c||^2 - 2 z.c (non-negative, as packed_argmin
-        # needs) from one matrix product: [z, ||z||^2] @ [-2c, 1]^T + ||c||^2.
-        codes = torch.cat([self.codebook * -2, self.codebook.new_ones(n_codes, 1)], 1).T
-        indices = [
-            packed_argmin(torch.addmm(sq_norms, torch.cat([rows, rows.pow(2).sum(1, keepdim=True)], 1), codes))
-            for rows in blocks
-        ]
-        return torch.cat(indices).reshape(z.shape[:-1])
+            def search(rows):
+                return torch.addmm(sq_norms, rows, self.codebook.T, alpha=-2).min(1).indices
+        else:
+            # Whole squared distances ||z||^2 + ||c||^2 - 2 z.c (non-negative, as packed_argmin
+            # needs) from one matrix product: [z, ||z||^2] @ [-2c, 1]^T + ||c||^2.
+            codes = torch.cat([self.codebook * -2, self.codebook.new_ones(n_codes, 1)], 1).T
+
+            def search(rows):
+                with_norms = torch.cat([rows, rows.pow(2).sum(1, keepdim=True)], 1)
+                return packed_argmin(torch.addmm(sq_norms, with_norms, codes))
+        # Over blocks of rows whose distance matrix (about 4 MB) stays in cache.
+        blocks = flat.split(max(1, 2**20 // n_codes))
+        return torch.cat([search(rows) for rows in blocks]).reshape(z.shape[:-1])
 
     def lookup(self, indices: torch.Tensor) -> torch.Tensor:
         return F.embedding(indices, self.codebook)
