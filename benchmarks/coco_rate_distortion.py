@@ -4,6 +4,12 @@ Run from the repository root (needs ../shared/data, see docs/benchmarks.md):
 
     python benchmarks/coco_rate_distortion.py           # 40 000 train persons, all budgets
     python benchmarks/coco_rate_distortion.py --quick   # 8 000 persons, 2 budgets, a few minutes
+    python benchmarks/coco_rate_distortion.py --configs 2x256+2x128   # only these posetok configurations
+
+A posetok configuration is written ``MxV`` (M tokens of V codes) or ``MxV+SxR`` (then S
+refinement stages of R codes per keypoint): ``4x256+2x128`` is
+``PoseTokenizer(4, codebook_size=256, refinement_stages=2, refinement_codebook_size=128)``,
+4 * 8 + 2 * 17 * 7 = 270 bits per pose.
 
 Every method sees the same box-normalised poses (shared/reference/coco-baselines.md):
 centre = box centre, scale = 1.25 * max(w, h / 0.75). Baselines are fitted on the train
@@ -29,7 +35,28 @@ from posetok.metrics import mpjpe, object_keypoint_similarity, oks_ap
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 BUDGETS = (32, 64, 128, 256, 374)
-POSETOK_SIZES = {32: (4, 256), 64: (8, 256), 128: (16, 256), 136: (17, 256), 256: (32, 256), 374: (34, 2048)}
+# posetok's configurations at each budget: tokens alone, and from 128 bits also a few tokens
+# plus residual refinement stages (never more bits than the budget's scalar-quantization point).
+POSETOK_CONFIGS = {
+    32: ("4x256",),
+    64: ("8x256",),
+    128: ("16x256", "2x256+1x64"),
+    136: ("17x256",),
+    256: ("32x256", "2x256+2x128"),
+    374: ("34x2048", "4x256+2x1024"),
+}
+
+
+def parse_config(text):
+    """``"MxV"`` or ``"MxV+SxR"`` -> PoseTokenizer parameters."""
+    try:
+        tokens, _, refinement = text.partition("+")
+        n_tokens, codebook_size = map(int, tokens.split("x"))
+        stages, refinement_size = map(int, refinement.split("x")) if refinement else (0, 256)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not MxV or MxV+SxR, e.g. 4x256+2x128") from None
+    return {"n_tokens": n_tokens, "codebook_size": codebook_size,
+            "refinement_stages": stages, "refinement_codebook_size": refinement_size}
 
 
 def load(split):
@@ -104,6 +131,24 @@ BASELINES = {
 }
 
 
+def config_name(config):
+    name = f"{config['n_tokens']}x{config['codebook_size']}"
+    if config["refinement_stages"]:
+        name += f"+{config['refinement_stages']}x{config['refinement_codebook_size']}"
+    return name
+
+
+def refinement_usage(tok, ids):
+    """Mean fraction of each keypoint's refinement codes that val poses use, per stage."""
+    if not tok.refinement_stages:
+        return {}
+    K = tok.n_keypoints_
+    stages = ids[:, tok.n_tokens :].reshape(len(ids), tok.refinement_stages, K)
+    usage = [np.mean([len(np.unique(stages[:, s, k])) for k in range(K)]) / tok.refinement_codebook_size
+             for s in range(tok.refinement_stages)]
+    return {"refinement_usage": usage}
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
@@ -111,7 +156,10 @@ def main():
     parser.add_argument("--n-epochs", type=int, default=None)
     parser.add_argument("--width", type=int, default=None,
                         help="posetok encoder and decoder width (default: the estimator's default)")
-    parser.add_argument("--budgets", type=int, nargs="+", choices=sorted(POSETOK_SIZES), default=None)
+    parser.add_argument("--budgets", type=int, nargs="+", choices=sorted(POSETOK_CONFIGS), default=None)
+    parser.add_argument("--configs", type=parse_config, nargs="+", default=None,
+                        help="posetok configurations to fit instead of the budgets' (MxV or MxV+SxR); "
+                             "implies --skip-baselines")
     parser.add_argument("--skip-baselines", action="store_true")
     parser.add_argument("--verbose", type=int, default=0)
     parser.add_argument("--json", default=None)
@@ -119,6 +167,8 @@ def main():
     n_train = args.n_train or (8000 if args.quick else 40000)
     n_epochs = args.n_epochs or (10 if args.quick else 30)
     budgets = args.budgets or ((64, 128) if args.quick else BUDGETS)
+    if args.configs:
+        budgets, args.skip_baselines = [None], True
     width = {} if args.width is None else {"encoder_width": args.width, "decoder_width": args.width}
 
     X_tr, _, _, _ = load("train")
@@ -133,6 +183,7 @@ def main():
 
     rows = []
     for bits in budgets:
+        configs = args.configs or [parse_config(c) for c in POSETOK_CONFIGS[bits]]
         for name, make in BASELINES.items():
             if args.skip_baselines:
                 break
@@ -143,26 +194,26 @@ def main():
             rows.append({"method": name, "budget": bits, "bits": float(used_bits),
                          **scores(X_va, codec(X_va), s_va, area_va), "fit_s": time.perf_counter() - tic})
             print(rows[-1], flush=True)
-        n_tokens, codebook_size = POSETOK_SIZES[bits]
-        tok = PoseTokenizer(n_tokens, codebook_size=codebook_size, n_epochs=n_epochs, random_state=0,
-                            verbose=args.verbose, **width)
-        tic = time.perf_counter()
-        tok.fit(X_tr_posetok)
-        fit_s = time.perf_counter() - tic
-        ids = tok.transform(X_va)
-        rows.append({"method": "posetok", "budget": bits, "bits": n_tokens * np.log2(codebook_size),
-                     **scores(X_va, tok.inverse_transform(ids), s_va, area_va), "fit_s": fit_s,
-                     "codebook_usage": len(np.unique(ids)) / codebook_size,
-                     "n_train": len(X_tr_posetok), "n_epochs": n_epochs, **tok.get_params()})
-        print(rows[-1], flush=True)
+        for config in configs:
+            tok = PoseTokenizer(**config, n_epochs=n_epochs, random_state=0, verbose=args.verbose, **width)
+            tic = time.perf_counter()
+            tok.fit(X_tr_posetok)
+            fit_s = time.perf_counter() - tic
+            ids = tok.transform(X_va)
+            rows.append({"method": f"posetok {config_name(config)}", "budget": bits, "bits": tok.bits_per_pose_,
+                         **scores(X_va, tok.inverse_transform(ids), s_va, area_va), "fit_s": fit_s,
+                         "codebook_usage": len(np.unique(ids[:, : tok.n_tokens])) / tok.codebook_size,
+                         **refinement_usage(tok, ids),
+                         "n_train": len(X_tr_posetok), "n_epochs": n_epochs, **tok.get_params()})
+            print(rows[-1], flush=True)
 
     print()
     print(f"posetok: {len(X_tr_posetok)} train persons, {n_epochs} epochs, "
           f"{'default architecture' if not width else f'width {args.width}'}")
     print("| method | bits / pose | OKS-AP | MPJPE % | fit (s) |")
     print("|---|---|---|---|---|")
-    for r in sorted(rows, key=lambda r: (r["method"], r["bits"])):
-        print(f"| {r['method']} | {r['bits']:.0f} | {r['oks_ap']:.1f} | {r['mpjpe_pct']:.2f} | {r['fit_s']:.0f} |")
+    for r in sorted(rows, key=lambda r: (r["bits"], r["method"])):
+        print(f"| {r['method']} | {r['bits']:.0f} | {r['oks_ap']:.2f} | {r['mpjpe_pct']:.3f} | {r['fit_s']:.0f} |")
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2))
 

@@ -34,29 +34,41 @@ RESULTS = HERE / "results"
 FIGURES = HERE.parent / "docs" / "figures"
 
 
+def _rate_distortion_line(row):
+    """Which line of the figure a result row belongs to."""
+    if not row["method"].startswith("posetok"):
+        return row["method"]
+    return "posetok, 4 tokens + refinement stages" if row.get("refinement_stages") else "posetok, tokens only"
+
+
 def rate_distortion(rows, extra=()):
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
+    fig, (ax1, ax2, ax3) = plt.subplots(1, 3, figsize=(16, 4.5))
+    panels = ((ax1, lambda r: r["oks_ap"]), (ax2, lambda r: 100 - r["oks_ap"]), (ax3, lambda r: r["mpjpe_pct"]))
     for width in sorted({r["encoder_width"] for r in extra}):
         rs = sorted((r for r in extra if r["encoder_width"] == width), key=lambda r: r["bits"])
-        label = f"posetok, width {width}, all train persons, 30-40 epochs"
-        for ax, key in ((ax1, "oks_ap"), (ax2, "mpjpe_pct")):
-            ax.plot([r["bits"] for r in rs], [r[key] for r in rs], "*-", ms=14, color="crimson", label=label)
-    by_method = defaultdict(list)
+        label = f"posetok tokens only, width {width}, all train persons, 30-40 epochs"
+        for ax, value in panels:
+            ax.plot([r["bits"] for r in rs], [value(r) for r in rs], "*-", ms=14, color="crimson", label=label)
+    by_line = defaultdict(list)
     for r in rows:
-        by_method[r["method"]].append(r)
-    for method, rs in sorted(by_method.items()):
+        by_line[_rate_distortion_line(r)].append(r)
+    for line, rs in sorted(by_line.items()):
         rs = sorted(rs, key=lambda r: r["bits"])
-        style = dict(lw=3, color="k") if method == "posetok" else {}
-        ax1.plot([r["bits"] for r in rs], [r["oks_ap"] for r in rs], "o-", label=method, **style)
-        ax2.plot([r["bits"] for r in rs], [r["mpjpe_pct"] for r in rs], "o-", label=method, **style)
+        style = {}
+        if line.startswith("posetok"):
+            style = dict(lw=3, color="k", ls="-" if "refinement" in line else "--")
+        for ax, value in panels:
+            ax.plot([r["bits"] for r in rs], [value(r) for r in rs], "o-", label=line, **style)
     ax1.set_ylabel("OKS-AP on COCO val (higher is better)")
-    ax2.set_ylabel("MPJPE, % of box (lower is better)")
-    ax2.set_yscale("log")
-    for ax in (ax1, ax2):
+    ax2.set_ylabel("100 - OKS-AP (lower is better)")
+    ax3.set_ylabel("MPJPE, % of box (lower is better)")
+    for ax in (ax2, ax3):
+        ax.set_yscale("log")
+    for ax in (ax1, ax2, ax3):
         ax.set_xlabel("bits per pose")
         ax.set_xscale("log", base=2)
         ax.grid(alpha=0.3)
-    ax1.legend(fontsize=8)
+    ax1.legend(fontsize=7)
     fig.tight_layout()
     return fig
 

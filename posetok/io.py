@@ -4,7 +4,8 @@ A ``.posetok`` file is a zip archive with two members:
 
 - ``model.json``: the format name and version, the posetok version that
   wrote it, the estimator's parameters and its fitted attributes;
-- ``state.pt``: the network's tensors, read back with
+- ``state.pt``: the network's tensors and (from format version 2) the
+  refinement codebooks under ``"refinement_codebooks"``, read back with
   ``torch.load(..., weights_only=True)``, which never runs code from the file.
 
 Unlike joblib or pickle files, a ``.posetok`` file from an untrusted source
@@ -26,8 +27,11 @@ import torch
 __all__ = ["save", "load", "FORMAT_VERSION"]
 
 FORMAT_NAME = "posetok-tokenizer"
-FORMAT_VERSION = 1
-"""Version of the file layout; a file of another version is refused with a clear error."""
+FORMAT_VERSION = 2
+"""Version of the file layout written; versions 1 (no refinement) and 2 are read, others refused."""
+
+_READABLE_VERSIONS = (1, 2)
+_REFINEMENT_KEY = "refinement_codebooks"
 
 _FITTED = ("n_features_in_", "n_keypoints_", "mean_", "scale_", "history_", "codebook_usage_", "device_", "fit_time_")
 
@@ -76,7 +80,9 @@ def save(tokenizer, path) -> Path:
     if hasattr(tokenizer, "feature_names_in_"):
         meta["fitted"]["feature_names_in_"] = [str(n) for n in tokenizer.feature_names_in_]
     tensors = io.BytesIO()
-    torch.save(tokenizer.network_.state_dict(), tensors)
+    state = dict(tokenizer.network_.state_dict())
+    state[_REFINEMENT_KEY] = torch.as_tensor(tokenizer.refinement_codebooks_)
+    torch.save(state, tensors)
     fd, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
@@ -130,10 +136,11 @@ def load(path):
         raise ValueError(f"{path} is not a posetok model file, or it is truncated or damaged ({exc})") from exc
     if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
         raise ValueError(f"{path} is not a posetok model file")
-    if meta.get("format_version") != FORMAT_VERSION:
+    if meta.get("format_version") not in _READABLE_VERSIONS:
         raise ValueError(
             f"{path} was written by posetok {meta.get('posetok_version')} in file format version "
-            f"{meta.get('format_version')}; posetok {__version__} reads version {FORMAT_VERSION} only"
+            f"{meta.get('format_version')}; posetok {__version__} reads versions "
+            f"{', '.join(map(str, _READABLE_VERSIONS))} only"
         )
     try:
         state = torch.load(io.BytesIO(state_bytes), map_location="cpu", weights_only=True)
@@ -141,10 +148,15 @@ def load(path):
         raise ValueError(f"the tensors in {path} cannot be read: {exc}") from exc
     tok = PoseTokenizer(**meta["params"])
     fitted = meta["fitted"]
-    net = PoseTokenizerNet(tok._network_config(fitted["n_keypoints_"]))
+    n_keypoints = fitted["n_keypoints_"]
+    net = PoseTokenizerNet(tok._network_config(n_keypoints))
+    refinement = state.pop(_REFINEMENT_KEY, torch.zeros((0, n_keypoints, tok.refinement_codebook_size, 2)))
+    expected = (tok.refinement_stages, n_keypoints, tok.refinement_codebook_size, 2)
     try:
         net.load_state_dict(state)
-    except (RuntimeError, TypeError) as exc:
+        if tuple(refinement.shape) != expected:
+            raise RuntimeError(f"refinement codebooks of shape {tuple(refinement.shape)}, expected {expected}")
+    except (RuntimeError, TypeError, AttributeError) as exc:
         raise ValueError(f"the tensors in {path} do not fit the model it describes: {exc}") from exc
     for name, value in fitted.items():
         if name == "mean_":
@@ -153,6 +165,8 @@ def load(path):
             value = np.asarray(value, dtype=object)
         setattr(tok, name, value)
     tok.network_ = net.eval()
+    tok.refinement_codebooks_ = refinement.double().numpy()
+    tok.bits_per_pose_ = tok._bits_per_pose(n_keypoints)
     return tok
 
 

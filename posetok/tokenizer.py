@@ -15,6 +15,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .nn import PoseTokenizerNet, TokenizerConfig
+from .refinement import fit_residual_codebooks, residual_codes, residual_offsets
 from .training import STRATEGIES, TrainConfig, decode, encode, train_tokenizer
 
 __all__ = ["PoseTokenizer", "CodebookCollapseWarning"]
@@ -143,6 +144,20 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
         Peak AdamW learning rate of the warm-up + cosine schedule of each phase.
     commitment_weight : float, default=1.0
         Weight of the commitment loss ``||z - sg(q)||^2``.
+    refinement_stages : int, default=0
+        Stages of residual refinement after the decoder (0: none). Each stage
+        quantizes every keypoint's remaining 2-D error with that keypoint's
+        own k-means codebook of ``refinement_codebook_size`` codes and adds one
+        id per keypoint to the output of :meth:`transform` (see
+        :mod:`posetok.refinement`). Refinement is for compression: from about
+        150 bits per pose, a few tokens plus refinement stages reconstruct far
+        better than more tokens (docs/benchmarks.md). The refinement ids are
+        corrections, not compositional tokens; a pose classifier should use
+        the first ``n_tokens`` columns.
+    refinement_codebook_size : int, default=256
+        Codes per keypoint and refinement stage. A pose then costs
+        ``n_tokens * log2(codebook_size) + refinement_stages * n_keypoints *
+        log2(refinement_codebook_size)`` bits (``bits_per_pose_``).
     mask_probability : float, default=0.0
         Probability of hiding each observed joint from the encoder during
         training (it stays supervised), so the tokens learn to recover missing
@@ -184,6 +199,11 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
         codebook usage, perplexity, re-seeded codes and seconds.
     codebook_usage_ : float
         Fraction of the codes used by the training poses after fitting.
+    refinement_codebooks_ : ndarray of shape (refinement_stages, n_keypoints_, refinement_codebook_size, 2)
+        The refinement codes, in the normalised units of the network (X units
+        divided by ``scale_``); empty when ``refinement_stages=0``.
+    bits_per_pose_ : float
+        Bits of one pose's output of :meth:`transform`.
     device_ : str
         Device the model was trained on.
     fit_time_ : float
@@ -223,6 +243,8 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
         "commitment_weight": [Interval(Real, 0, None, closed="left")],
+        "refinement_stages": [Interval(Integral, 0, None, closed="left")],
+        "refinement_codebook_size": [Interval(Integral, 2, None, closed="left")],
         "mask_probability": [Interval(Real, 0, 1, closed="left")],
         "normalize": [StrOptions({"dataset", "pose"})],
         "device": [StrOptions({"auto", "cpu", "cuda"})],
@@ -248,6 +270,8 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
         batch_size=512,
         learning_rate=5e-3,
         commitment_weight=1.0,
+        refinement_stages=0,
+        refinement_codebook_size=256,
         mask_probability=0.0,
         normalize="dataset",
         device="auto",
@@ -269,6 +293,8 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
         self.batch_size = batch_size
         self.learning_rate = learning_rate
         self.commitment_weight = commitment_weight
+        self.refinement_stages = refinement_stages
+        self.refinement_codebook_size = refinement_codebook_size
         self.mask_probability = mask_probability
         self.normalize = normalize
         self.device = device
@@ -384,7 +410,11 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
                 stacklevel=2,
             )
 
+        refinement = self._fit_refinement(net, keypoints, observed, ids, seed)
+
         self.n_keypoints_ = config.n_keypoints
+        self.refinement_codebooks_ = refinement
+        self.bits_per_pose_ = self._bits_per_pose(config.n_keypoints)
         self.mean_ = mean
         self.scale_ = scale
         self.network_ = net
@@ -405,19 +435,32 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
 
         Returns
         -------
-        tokens : ndarray of shape (n_samples, n_tokens), dtype int64
-            Token ids in ``[0, codebook_size)``.
+        tokens : ndarray of shape (n_samples, n_tokens + refinement_stages * n_keypoints_), dtype int64
+            Token ids in ``[0, codebook_size)``, followed (with
+            ``refinement_stages > 0``) by the refinement ids in
+            ``[0, refinement_codebook_size)``: stage 1's id of every keypoint,
+            then stage 2's, and so on. A missing joint gets the ids of a zero
+            correction.
         """
         keypoints, observed = self._normalised(X)
-        return encode(self.network_, keypoints, observed).numpy().astype(np.int64)
+        ids = encode(self.network_, keypoints, observed)
+        if not self.refinement_stages:
+            return ids.numpy().astype(np.int64)
+        residuals = keypoints.double().numpy() - self._decode(ids).double().numpy()
+        refined = residual_codes(residuals, observed.numpy(), self.refinement_codebooks_)
+        return np.hstack([ids.numpy().astype(np.int64), refined])
 
     def inverse_transform(self, X):
         """Decode token ids into poses, in the units of the training data.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_tokens)
-            Integer token ids in ``[0, codebook_size)``.
+        X : array-like of shape (n_samples, n_tokens + s * n_keypoints_)
+            Integer ids as :meth:`transform` returns them, token ids in
+            ``[0, codebook_size)`` and refinement ids in
+            ``[0, refinement_codebook_size)``. Any number ``s`` of whole
+            refinement stages from 0 to ``refinement_stages`` may be given: the
+            first stages alone decode at lower fidelity.
 
         Returns
         -------
@@ -427,10 +470,11 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self)
         ids = self._check_tokens(X)
-        poses = decode(self.network_, torch.as_tensor(ids))
-        if poses is None:
+        if not len(ids):
             return np.empty((0, self.n_features_in_))
-        return poses.reshape(len(ids), -1).double().numpy() * self.scale_ + self.mean_
+        poses = self._decode(torch.as_tensor(ids[:, : self.n_tokens])).double().numpy()
+        poses += residual_offsets(ids[:, self.n_tokens :], self.refinement_codebooks_)
+        return poses.reshape(len(ids), -1) * self.scale_ + self.mean_
 
     def score(self, X, y=None):
         """Negative mean per-joint reconstruction error, in the units of X.
@@ -454,12 +498,18 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
             reconstruction.
         """
         keypoints, observed = self._normalised(X)
-        recon = decode(self.network_, encode(self.network_, keypoints, observed))
-        dist = (recon - keypoints).norm(dim=-1)[observed]
-        return -float(dist.double().mean()) * self.scale_
+        recon = self._decode(encode(self.network_, keypoints, observed)).double().numpy()
+        residuals = keypoints.double().numpy() - recon
+        if self.refinement_stages:
+            ids = residual_codes(residuals, observed.numpy(), self.refinement_codebooks_)
+            residuals -= residual_offsets(ids, self.refinement_codebooks_)
+        dist = np.linalg.norm(residuals, axis=-1)[observed.numpy()]
+        return -float(dist.mean()) * self.scale_
 
     def get_feature_names_out(self, input_features=None):
-        """Names of the output columns: ``token_0``, ``token_1``, ...
+        """Names of the output columns: ``token_0``, ``token_1``, ..., then ``refinement1_0``, ...
+
+        ``refinement{s}_{k}`` is the id of keypoint ``k`` in refinement stage ``s``.
 
         Parameters
         ----------
@@ -480,7 +530,11 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
             names_in = getattr(self, "feature_names_in_", None)
             if names_in is not None and not np.array_equal(input_features, names_in):
                 raise ValueError("input_features is not equal to feature_names_in_")
-        return np.asarray([f"token_{i}" for i in range(self.n_tokens)], dtype=object)
+        names = [f"token_{i}" for i in range(self.n_tokens)]
+        names += [
+            f"refinement{s + 1}_{k}" for s in range(self.refinement_stages) for k in range(self.n_keypoints_)
+        ]
+        return np.asarray(names, dtype=object)
 
     def save(self, path):
         """Write the fitted tokenizer to ``path`` in the safe ``.posetok`` format.
@@ -548,6 +602,25 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
         size = np.where(size > 0, size, 1.0)  # one observed joint: translation only
         return ((kp - ((lo + hi) / 2)[:, None]) / size[:, None, None]).reshape(len(X), -1)
 
+    def _bits_per_pose(self, n_keypoints: int) -> float:
+        refinement = self.refinement_stages * n_keypoints * np.log2(self.refinement_codebook_size)
+        return float(self.n_tokens * np.log2(self.codebook_size) + refinement)
+
+    def _decode(self, ids: torch.Tensor) -> torch.Tensor:
+        """Decoded keypoints (n, K, 2) of token ids, in normalised units."""
+        poses = decode(self.network_, ids)
+        return poses if poses is not None else torch.zeros((0, self.n_keypoints_, 2))
+
+    def _fit_refinement(self, net, keypoints, observed, ids, seed) -> np.ndarray:
+        """Refinement codebooks fitted to the training poses' residuals after decoding ``ids``."""
+        n_keypoints = keypoints.shape[1]
+        if not self.refinement_stages:
+            return np.zeros((0, n_keypoints, self.refinement_codebook_size, 2))
+        residuals = keypoints.double().numpy() - decode(net, ids).double().numpy()
+        return fit_residual_codebooks(
+            residuals, observed, self.refinement_stages, self.refinement_codebook_size, seed
+        )
+
     def _pretrain_epochs(self) -> int:
         if self.pretrain_epochs != "auto":
             return self.pretrain_epochs
@@ -565,15 +638,23 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
         ids = np.asarray(X)
         if ids.dtype.kind not in "iuf":  # booleans, strings and objects are not ids
             raise TypeError(f"token ids must be integers, got an array of dtype {ids.dtype}")
-        if ids.ndim != 2 or ids.shape[1] != self.n_tokens:
-            raise ValueError(
-                f"token ids must have shape (n_samples, {self.n_tokens}), got {ids.shape}"
-            )
+        widths = [self.n_tokens + s * self.n_keypoints_ for s in range(self.refinement_stages + 1)]
+        if ids.ndim != 2 or ids.shape[1] not in widths:
+            expected = f"(n_samples, {self.n_tokens})"
+            if self.refinement_stages:
+                expected = (
+                    f"(n_samples, n_tokens + s * n_keypoints_) = (n_samples, one of {widths}): "
+                    f"{self.n_tokens} token ids and up to {self.refinement_stages} refinement stage(s) "
+                    f"of {self.n_keypoints_} ids"
+                )
+            raise ValueError(f"token ids must have shape {expected}, got {ids.shape}")
         if ids.dtype.kind == "f":
             if not np.all(np.isfinite(ids)) or np.any(ids != np.round(ids)):
                 raise ValueError("token ids must be whole numbers; got non-integral or non-finite floats")
-        if ids.size and (ids.min() < 0 or ids.max() >= self.codebook_size):
-            raise ValueError(
-                f"token ids must lie in [0, {self.codebook_size}); got values from {ids.min()} to {ids.max()}"
-            )
+        for what, part, size in (
+            ("token ids", ids[:, : self.n_tokens], self.codebook_size),
+            ("refinement ids", ids[:, self.n_tokens :], self.refinement_codebook_size),
+        ):
+            if part.size and (part.min() < 0 or part.max() >= size):
+                raise ValueError(f"{what} must lie in [0, {size}); got values from {part.min()} to {part.max()}")
         return ids.astype(np.int64)

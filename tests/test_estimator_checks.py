@@ -45,7 +45,11 @@ EXPECTED_FAILED_IMPUTER["check_transformer_preserve_dtypes"] = ODD + "test_imput
 
 
 @parametrize_with_checks(
-    [PoseTokenizer(**TINY), PoseImputer(PoseTokenizer(**TINY))],
+    [
+        PoseTokenizer(**TINY),
+        PoseTokenizer(**TINY, refinement_stages=1, refinement_codebook_size=8),
+        PoseImputer(PoseTokenizer(**TINY)),
+    ],
     expected_failed_checks=lambda est: EXPECTED_FAILED_IMPUTER if isinstance(est, PoseImputer) else EXPECTED_FAILED,
 )
 def test_sklearn_compatible(estimator, check):

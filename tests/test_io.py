@@ -57,7 +57,7 @@ def _rewrite(path, out, **changes):
 def test_incompatible_version_is_refused(tiny_fitted, tmp_path):
     path = save(tiny_fitted, tmp_path / "t.posetok")
     _rewrite(path, tmp_path / "new.posetok", format_version=FORMAT_VERSION + 1, posetok_version="9.0")
-    with pytest.raises(ValueError, match=r"posetok 9\.0 .* version 2"):
+    with pytest.raises(ValueError, match=r"posetok 9\.0 .* version 3; .* reads versions 1, 2 only"):
         load(tmp_path / "new.posetok")
 
 
@@ -113,3 +113,49 @@ def test_failed_write_leaves_no_file(tiny_fitted, tmp_path, monkeypatch):
     # the old file is intact and no temporary file is left behind
     assert target.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["t.posetok"]
+
+
+def test_refinement_codebooks_round_trip(stick_figures, tmp_path):
+    from .conftest import TINY
+
+    X = stick_figures[0]
+    tok = PoseTokenizer(**TINY, refinement_stages=1, refinement_codebook_size=8).fit(X)
+    loaded = load(save(tok, tmp_path / "t.posetok"))
+    np.testing.assert_array_equal(loaded.refinement_codebooks_, tok.refinement_codebooks_)
+    np.testing.assert_array_equal(loaded.transform(X), tok.transform(X))
+    np.testing.assert_array_equal(loaded.inverse_transform(tok.transform(X)), tok.inverse_transform(tok.transform(X)))
+    assert loaded.bits_per_pose_ == tok.bits_per_pose_
+
+
+def test_refinement_codebooks_of_the_wrong_shape_are_refused(stick_figures, tmp_path):
+    from .conftest import TINY
+
+    tok = PoseTokenizer(**TINY, refinement_stages=1, refinement_codebook_size=8).fit(stick_figures[0])
+    path = save(tok, tmp_path / "t.posetok")
+    _rewrite(path, tmp_path / "bad.posetok", params={**tok.get_params(), "refinement_stages": 2})
+    with pytest.raises(ValueError, match="refinement codebooks of shape"):
+        load(tmp_path / "bad.posetok")
+
+
+def test_version_1_files_still_load(tiny_fitted, stick_figures, tmp_path):
+    """Version 1 (before refinement) had no refinement parameters or codebooks."""
+    import io
+
+    import torch
+
+    path = save(tiny_fitted, tmp_path / "t.posetok")
+    with zipfile.ZipFile(path) as zf:
+        meta = json.loads(zf.read("model.json"))
+        state = torch.load(io.BytesIO(zf.read("state.pt")), weights_only=True)
+    del state["refinement_codebooks"]
+    meta["format_version"] = 1
+    for name in ("refinement_stages", "refinement_codebook_size"):
+        del meta["params"][name]
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    with zipfile.ZipFile(tmp_path / "v1.posetok", "w") as zf:
+        zf.writestr("model.json", json.dumps(meta))
+        zf.writestr("state.pt", buffer.getvalue())
+    loaded = load(tmp_path / "v1.posetok")
+    np.testing.assert_array_equal(loaded.transform(stick_figures[0]), tiny_fitted.transform(stick_figures[0]))
+    assert loaded.refinement_stages == 0 and loaded.bits_per_pose_ == tiny_fitted.bits_per_pose_

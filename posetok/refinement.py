@@ -1,0 +1,162 @@
+"""Residual refinement: per-keypoint vector quantization of what the decoder missed.
+
+A pose tokenizer's decoder regresses keypoints from a few compositional tokens;
+its error has a floor that more tokens lower only slowly. Residual refinement
+adds stages after it: stage 1 quantizes each keypoint's residual (the 2-D
+difference between the pose and its decoding) with that keypoint's own k-means
+codebook, stage 2 quantizes what stage 1 left, and so on (residual vector
+quantization, applied in keypoint space). Each stage costs one id per keypoint,
+``n_keypoints * log2(codebook_size)`` bits, and the stages form a progressive
+code: the first ``s`` stages alone decode at lower fidelity.
+
+Arrays here are in the tokenizer's normalised units. Codebooks have shape
+``(n_stages, n_keypoints, codebook_size, 2)``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from sklearn.cluster import KMeans
+
+__all__ = ["fit_residual_codebooks", "residual_codes", "residual_offsets", "MAX_RESIDUALS"]
+
+#: Residuals per keypoint and stage that k-means sees at most (a random subset beyond).
+MAX_RESIDUALS = 60_000
+
+# (chunk x n_keypoints x codebook_size) distances computed at once stay below this many values.
+_SEARCH_BLOCK = 1 << 22
+
+
+def _kmeans_2d(vectors: np.ndarray, codebook_size: int, seed: int) -> np.ndarray:
+    """``codebook_size`` k-means centres of 2-D ``vectors``; fewer distinct vectors are repeated."""
+    if len(vectors) == 0:  # a keypoint never observed: no correction
+        return np.zeros((codebook_size, 2))
+    distinct = np.unique(vectors, axis=0)
+    if len(distinct) >= codebook_size:
+        return KMeans(codebook_size, n_init=1, max_iter=50, random_state=seed).fit(vectors).cluster_centers_
+    # The spare codes repeat the first distinct vector; the search picks the first of equals.
+    spare = np.repeat(distinct[:1], codebook_size - len(distinct), axis=0)
+    return np.concatenate([distinct, spare])
+
+
+def fit_residual_codebooks(residuals, observed, n_stages, codebook_size, seed, max_residuals=MAX_RESIDUALS):
+    """Fit ``n_stages`` stages of per-keypoint k-means codebooks to residuals.
+
+    Parameters
+    ----------
+    residuals : ndarray of shape (n_samples, n_keypoints, 2)
+        Pose minus its decoding; values of unobserved joints are ignored.
+    observed : ndarray of bool, shape (n_samples, n_keypoints)
+    n_stages : int
+    codebook_size : int
+    seed : int
+        Seeds the subsampling and scikit-learn's ``KMeans``.
+    max_residuals : int, default=MAX_RESIDUALS
+        Each k-means sees at most this many residuals (a random subset).
+
+    Returns
+    -------
+    codebooks : ndarray of shape (n_stages, n_keypoints, codebook_size, 2)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> r = np.array([[[0.0, 0.0]], [[1.0, 0.0]], [[1.0, 0.1]], [[0.0, 0.1]]])
+    >>> books = fit_residual_codebooks(r, np.ones((4, 1), bool), n_stages=1, codebook_size=2, seed=0)
+    >>> np.sort(books[0, 0], axis=0).round(2)
+    array([[0.  , 0.05],
+           [1.  , 0.05]])
+    """
+    n, n_keypoints, _ = residuals.shape
+    rng = np.random.default_rng(seed)
+    left = np.where(observed[..., None], residuals, 0.0)
+    codebooks = np.empty((n_stages, n_keypoints, codebook_size, 2))
+    for stage in range(n_stages):
+        for joint in range(n_keypoints):
+            rows = np.flatnonzero(observed[:, joint])
+            if len(rows) > max_residuals:
+                rows = rng.choice(rows, max_residuals, replace=False)
+            codebooks[stage, joint] = _kmeans_2d(left[rows, joint], codebook_size, seed)
+        ids = _nearest(left, codebooks[stage])
+        left = left - np.take_along_axis(codebooks[stage][None], ids[..., None, None], axis=2)[:, :, 0]
+    return codebooks
+
+
+def _nearest(residuals: np.ndarray, codebook: np.ndarray) -> np.ndarray:
+    """Ids (n, K) of the nearest code of each keypoint's own codebook (K, V, 2); first on ties."""
+    n, n_keypoints, _ = residuals.shape
+    codes = torch.as_tensor(codebook)  # (K, V, 2) float64
+    sq = (codes**2).sum(-1)[:, None, :]  # (K, 1, V)
+    chunk = max(1, _SEARCH_BLOCK // (n_keypoints * codebook.shape[1]))
+    r = torch.as_tensor(np.ascontiguousarray(residuals.transpose(1, 0, 2)))  # (K, n, 2)
+    out = [
+        torch.baddbmm(sq, r[:, i : i + chunk], codes.transpose(1, 2), alpha=-2.0).argmin(-1)
+        for i in range(0, n, chunk)
+    ]
+    ids = torch.cat(out, dim=1) if out else torch.zeros((n_keypoints, 0), dtype=torch.int64)
+    return ids.T.numpy()
+
+
+def residual_codes(residuals, observed, codebooks):
+    """Refinement ids of residuals: stage after stage, each keypoint in its own codebook.
+
+    Unobserved joints are coded as a residual of zero (no correction).
+
+    Parameters
+    ----------
+    residuals : ndarray of shape (n_samples, n_keypoints, 2)
+    observed : ndarray of bool, shape (n_samples, n_keypoints)
+    codebooks : ndarray of shape (n_stages, n_keypoints, codebook_size, 2)
+
+    Returns
+    -------
+    ids : ndarray of shape (n_samples, n_stages * n_keypoints), dtype int64
+        Stage 1's id of every keypoint, then stage 2's, and so on.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> books = np.array([[[[0.0, 0.0], [1.0, 0.0]]], [[[0.0, 0.0], [0.1, 0.0]]]])  # 2 stages, 1 joint
+    >>> residual_codes(np.array([[[1.1, 0.0]], [[0.1, 0.0]]]), np.ones((2, 1), bool), books)
+    array([[1, 1],
+           [0, 1]])
+    """
+    left = np.where(observed[..., None], residuals, 0.0)
+    ids = []
+    for codebook in codebooks:
+        stage_ids = _nearest(left, codebook)
+        left = left - np.take_along_axis(codebook[None], stage_ids[..., None, None], axis=2)[:, :, 0]
+        ids.append(stage_ids)
+    return np.concatenate(ids, axis=1) if ids else np.zeros((len(residuals), 0), dtype=np.int64)
+
+
+def residual_offsets(ids, codebooks):
+    """The correction (n_samples, n_keypoints, 2) that refinement ids stand for.
+
+    Parameters
+    ----------
+    ids : ndarray of shape (n_samples, n_used_stages * n_keypoints)
+        The ids of the first ``n_used_stages`` stages (any number up to all).
+    codebooks : ndarray of shape (n_stages, n_keypoints, codebook_size, 2)
+
+    Returns
+    -------
+    offsets : ndarray of shape (n_samples, n_keypoints, 2)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> books = np.array([[[[0.0, 0.0], [1.0, 0.0]]], [[[0.0, 0.0], [0.1, 0.0]]]])
+    >>> residual_offsets(np.array([[1, 1], [1, 0]]), books)
+    array([[[1.1, 0. ]],
+    <BLANKLINE>
+           [[1. , 0. ]]])
+    """
+    n_keypoints = codebooks.shape[1]
+    n_used = ids.shape[1] // n_keypoints
+    offsets = np.zeros((len(ids), n_keypoints, 2))
+    joints = np.arange(n_keypoints)
+    for stage in range(n_used):
+        offsets += codebooks[stage][joints, ids[:, stage * n_keypoints : (stage + 1) * n_keypoints]]
+    return offsets
