@@ -27,7 +27,7 @@ def demo(n_train: int, n_test: int, out: Path, seed: int) -> int:
     ids = tok.transform(X_test)
     X_hat = tok.inverse_transform(ids)
     error = np.linalg.norm((X_hat - X_test).reshape(n_test, -1, 2), axis=-1).mean()
-    bits = tok.n_tokens * np.log2(tok.codebook_size)
+    bits = tok.bits_per_pose_
     print()
     print(f"tokens per pose        {tok.n_tokens} x {tok.codebook_size} codes ({bits:.0f} bits)")
     print(f"held-out joint error   {error:.3f} px (mean per-joint distance)")

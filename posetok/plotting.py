@@ -112,7 +112,7 @@ def plot_codebook_usage(tokenizer, X, *, ax=None):
     fig : matplotlib Figure
     """
     fig, (ax,) = _axes(ax, size=4)
-    ids = tokenizer.transform(X)
+    ids = tokenizer.transform(X)[:, : tokenizer.n_tokens]  # the refinement ids have codebooks of their own
     counts = np.sort(np.bincount(ids.ravel(), minlength=tokenizer.codebook_size))[::-1]
     ax.bar(np.arange(len(counts)), counts, width=1.0)
     used = (counts > 0).mean()
@@ -151,7 +151,8 @@ def plot_token_atlas(tokenizer, pose, *, skeleton=None, tokens=(0, 1, 2), n_code
 
     Row i takes the tokens of ``pose`` and replaces token ``tokens[i]`` by
     ``n_codes`` other codes drawn at random; each panel shows the decoded pose
-    (orange) over the unchanged decoding (grey).
+    (orange) over the unchanged decoding (grey). Refinement stages, if any,
+    are left out: the panels decode tokens alone.
 
     Returns
     -------
@@ -159,7 +160,8 @@ def plot_token_atlas(tokenizer, pose, *, skeleton=None, tokens=(0, 1, 2), n_code
     """
     plt = _pyplot()
     rng = np.random.default_rng(random_state)
-    base = tokenizer.transform(np.asarray(pose, dtype=float).reshape(1, -1))[0]
+    # tokens only: refinement stages would correct the decoding towards ``pose``
+    base = tokenizer.transform(np.asarray(pose, dtype=float).reshape(1, -1))[0, : tokenizer.n_tokens]
     base_pose = tokenizer.inverse_transform(base[None])[0]
     fig, axes = plt.subplots(len(tokens), n_codes, figsize=(1.6 * n_codes, 1.7 * len(tokens)), squeeze=False)
     for row, t in zip(axes, tokens):

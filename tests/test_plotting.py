@@ -44,3 +44,22 @@ def test_package_import_does_not_import_plotting():
     code = "import sys, posetok; print('matplotlib' in sys.modules, 'posetok.plotting' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]
+
+
+def test_codebook_usage_and_atlas_read_tokens_only_with_refinement(stick_figures):
+    """Refinement ids have codebooks of their own: the token plots leave them out."""
+    import matplotlib.pyplot as plt
+
+    from posetok import PoseTokenizer
+
+    from .conftest import TINY
+
+    X = stick_figures[0]
+    # refinement codebooks larger than the token codebook: their ids would overflow it
+    tok = PoseTokenizer(**TINY, refinement_stages=1, refinement_codebook_size=64).fit(X)
+    fig = plotting.plot_codebook_usage(tok, X)
+    assert len(fig.axes[0].patches) == TINY["codebook_size"]
+    plt.close(fig)
+    fig = plotting.plot_token_atlas(tok, X[0], n_codes=2)
+    assert len(fig.axes) == 3 * 2
+    plt.close(fig)
