@@ -12,8 +12,9 @@ torch's FlopCounterMode; poses per second by batch size (the best of five rounds
 percentage of the float32 matrix-multiply throughput measured in the same run; and
 the fit time per epoch. Last, where the time of a large-batch ``transform`` of the
 default model goes, by operator (``torch.profiler``): what stands between it and the
-matmul limit; and what the packed nearest-code search (``posetok.nn.packed_argmin``)
-gains over an exact argmin, in the same run.
+matmul limit; what the packed nearest-code search (``posetok.nn.packed_argmin``)
+gains over an exact argmin, in the same run; and what refinement stages cost
+(``transform`` must also decode, and search each keypoint's refinement codebooks).
 """
 
 from __future__ import annotations
@@ -116,6 +117,25 @@ def packed_search_gain(tok, X, rounds=5):
     return best["packed"], best["exact"], float((ids["packed"] == ids["exact"]).mean())
 
 
+REFINED = {
+    "2 x 256 + 2 refinement stages x 128": dict(n_tokens=2, refinement_stages=2, refinement_codebook_size=128),
+    "4 x 256 + 2 refinement stages x 1024": dict(n_tokens=4, refinement_stages=2, refinement_codebook_size=1024),
+}
+
+
+def refinement_speed(X, default, min_seconds):
+    """Rows of poses/s of refined tokenizers, at the largest batch, with the default's for scale."""
+    ids = default.transform(X)
+    rows = [("default (32 x 256, width 64)", default.bits_per_pose_,
+             throughput(default.transform, X, min_seconds), throughput(default.inverse_transform, ids, min_seconds))]
+    for name, params in REFINED.items():
+        tok = PoseTokenizer(**params, n_epochs=2, random_state=0).fit(X[:2048])
+        ids = tok.transform(X)
+        rows.append((name, tok.bits_per_pose_, throughput(tok.transform, X, min_seconds),
+                     throughput(tok.inverse_transform, ids, min_seconds)))
+    return rows
+
+
 def compiled_encoder_speed(tok, X, min_seconds):
     """Poses/s of the network's encoding, eager and fused by ``torch.compile``, same chunks.
 
@@ -188,6 +208,11 @@ def main():
     print(f"nearest-code search in transform of {len(X)} poses (alternating rounds): packed "
           f"{packed:,.0f} poses/s ({100 * packed * flops / 1e9 / limit:.1f} %), exact argmin "
           f"{exact:,.0f} poses/s; {100 * agreement:.3f} % of token ids agree")
+    print(f"\nwith refinement stages ({len(X)} poses of 13 keypoints, best of five rounds):")
+    print("| configuration | bits / pose | transform poses/s | inverse_transform poses/s |")
+    print("|---|---|---|---|")
+    for row_name, bits, t, i in refinement_speed(X, default, min_seconds):
+        print(f"| {row_name} | {bits:.0f} | {t:,.0f} | {i:,.0f} |", flush=True)
     if args.compile:
         eager, fused, compile_s, agreement = compiled_encoder_speed(default, X, min_seconds)
         print(f"network encoding of {len(X)} poses without validation: eager {eager:,.0f} poses/s "

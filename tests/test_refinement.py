@@ -64,9 +64,22 @@ def test_each_stage_picks_the_nearest_code_of_what_is_left(residuals, codebooks)
         for k in range(3):
             d = ((left[:, k, None, :] - codebooks[stage, k][None]) ** 2).sum(-1)
             got = d[np.arange(7), ids[:, stage * 3 + k]]
-            np.testing.assert_allclose(got, d.min(1), rtol=1e-9, atol=1e-9)
+            # float32 distances, compared on their leading mantissa bits (posetok.nn.packed_argmin)
+            scale = 1 + (left[:, k] ** 2).sum(-1) + (codebooks[stage, k] ** 2).sum(-1).max()
+            assert (got <= d.min(1) + 1e-5 * scale).all()
             left[:, k] -= codebooks[stage, k][ids[:, stage * 3 + k]]
     np.testing.assert_allclose(residuals - residual_offsets(ids, codebooks), left, atol=1e-12)
+
+
+def test_exact_search_beyond_the_packed_limit(monkeypatch):
+    import posetok.refinement as refinement
+
+    rng = np.random.default_rng(0)
+    r, books = rng.normal(size=(200, 2, 2)), rng.normal(size=(1, 2, 16, 2))
+    exact = ((r[:, :, None] - books[0][None]) ** 2).sum(-1).argmin(-1)
+    np.testing.assert_array_equal(residual_codes(r, np.ones((200, 2), bool), books), exact)
+    monkeypatch.setattr(refinement, "PACKED_MAX_BITS", 2)  # 16 codes: the plain argmin
+    np.testing.assert_array_equal(residual_codes(r, np.ones((200, 2), bool), books), exact)
 
 
 def test_nearest_search_in_blocks_equals_one_search(monkeypatch):
