@@ -4,13 +4,14 @@
 
     python benchmarks/make_figures.py --results-only   # skip the stick-figure fit
 
-Reads rate_distortion.json (plus rate_distortion_<bits>_width<w>.json, longer-trained
-single points), imputation_d4.json or, before it, imputation.json (plus, for COCO with all
-train persons, the newest of imputation_coco_full_d4_60.json, imputation_coco_full_m03.json
-and imputation_coco_full.json), imputation_mask_sweep.json and penn_ablation.json (written
-by the benchmarks with --json) when present,
-and draws stick-figure reconstructions, a token atlas and training curves from a freshly
-fitted default tokenizer (a minute or two on 2 cores).
+Reads rate_distortion.json (plus rate_distortion_<bits>_width<w>.json and
+rate_distortion_refined_all.json, longer-trained points), imputation_d4.json or, before
+it, imputation.json (plus, for COCO with all train persons, the newest of
+imputation_coco_full_d4_60.json, imputation_coco_full_m03.json and
+imputation_coco_full.json), imputation_mask_sweep.json and penn_ablation.json (written by
+the benchmarks with --json) when present, and draws stick-figure reconstructions, a token
+atlas and training curves from a freshly fitted default tokenizer (a minute or two on 2
+cores).
 """
 
 from __future__ import annotations
@@ -44,11 +45,16 @@ def _rate_distortion_line(row):
 def rate_distortion(rows, extra=()):
     fig, (ax1, ax2, ax3) = plt.subplots(1, 3, figsize=(16, 4.5))
     panels = ((ax1, lambda r: r["oks_ap"]), (ax2, lambda r: 100 - r["oks_ap"]), (ax3, lambda r: r["mpjpe_pct"]))
-    for width in sorted({r["encoder_width"] for r in extra}):
-        rs = sorted((r for r in extra if r["encoder_width"] == width), key=lambda r: r["bits"])
-        label = f"posetok tokens only, width {width}, all train persons, 30-40 epochs"
+    def extra_line(r):
+        if r.get("refinement_stages"):
+            return "posetok, tokens + refinement stages, all train persons, 30 epochs"
+        return f"posetok, tokens only, width {r['encoder_width']}, all train persons, 30-40 epochs"
+
+    for i, line in enumerate(sorted({extra_line(r) for r in extra})):
+        rs = sorted((r for r in extra if extra_line(r) == line), key=lambda r: r["bits"])
         for ax, value in panels:
-            ax.plot([r["bits"] for r in rs], [value(r) for r in rs], "*-", ms=14, color="crimson", label=label)
+            ax.plot([r["bits"] for r in rs], [value(r) for r in rs], "*-", ms=14,
+                    color=("crimson", "darkorange")[i % 2], label=line)
     by_line = defaultdict(list)
     for r in rows:
         by_line[_rate_distortion_line(r)].append(r)
@@ -136,7 +142,7 @@ def main():
     figures = {}
     if (rows := read("rate_distortion")) is not None:
         extra = [r for path in sorted(RESULTS.glob("rate_distortion_*_width*.json"))
-                 for r in json.loads(path.read_text())]
+                 for r in json.loads(path.read_text())] + (read("rate_distortion_refined_all") or [])
         figures["rate_distortion"] = rate_distortion(rows, extra)
     if (rows := read("imputation_d4") or read("imputation")) is not None:
         full = (read("imputation_coco_full_d4_60") or read("imputation_coco_full_m03")
