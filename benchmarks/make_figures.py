@@ -39,11 +39,11 @@ def _rate_distortion_line(row):
     """Which line of the figure a result row belongs to."""
     if not row["method"].startswith("posetok"):
         return row["method"]
-    return "posetok, 4 tokens + refinement stages" if row.get("refinement_stages") else "posetok, tokens only"
+    return "posetok, 2-4 tokens + refinement stages" if row.get("refinement_stages") else "posetok, tokens only"
 
 
 def rate_distortion(rows, extra=()):
-    fig, (ax1, ax2, ax3) = plt.subplots(1, 3, figsize=(16, 4.5))
+    fig, (ax1, ax2, ax3) = plt.subplots(1, 3, figsize=(16, 5.5))
     panels = ((ax1, lambda r: r["oks_ap"]), (ax2, lambda r: 100 - r["oks_ap"]), (ax3, lambda r: r["mpjpe_pct"]))
     def extra_line(r):
         if r.get("refinement_stages"):
@@ -54,7 +54,7 @@ def rate_distortion(rows, extra=()):
         rs = sorted((r for r in extra if extra_line(r) == line), key=lambda r: r["bits"])
         for ax, value in panels:
             ax.plot([r["bits"] for r in rs], [value(r) for r in rs], "*-", ms=14,
-                    color=("crimson", "darkorange")[i % 2], label=line)
+                    color=("crimson", "purple")[i % 2], label=line)
     by_line = defaultdict(list)
     for r in rows:
         by_line[_rate_distortion_line(r)].append(r)
@@ -74,8 +74,8 @@ def rate_distortion(rows, extra=()):
         ax.set_xlabel("bits per pose")
         ax.set_xscale("log", base=2)
         ax.grid(alpha=0.3)
-    ax1.legend(fontsize=7)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.16, 1, 1))
+    fig.legend(*ax1.get_legend_handles_labels(), loc="lower center", ncol=3, fontsize=8)
     return fig
 
 

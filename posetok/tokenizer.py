@@ -149,9 +149,9 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
         quantizes every keypoint's remaining 2-D error with that keypoint's
         own k-means codebook of ``refinement_codebook_size`` codes and adds one
         id per keypoint to the output of :meth:`transform` (see
-        :mod:`posetok.refinement`). Refinement is for compression: from about
-        150 bits per pose, a few tokens plus refinement stages reconstruct far
-        better than more tokens (docs/benchmarks.md). The refinement ids are
+        :mod:`posetok.refinement`). Refinement is for compression: on COCO,
+        from about 120 bits per pose, a few tokens plus refinement stages
+        reconstruct far better than more tokens (docs/benchmarks.md). The refinement ids are
         corrections, not compositional tokens; a pose classifier should use
         the first ``n_tokens`` columns.
     refinement_codebook_size : int, default=256
