@@ -444,7 +444,7 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
         """
         keypoints, observed = self._normalised(X)
         ids = encode(self.network_, keypoints, observed)
-        if not self.refinement_stages:
+        if not self._n_refinement_stages:
             return ids.numpy().astype(np.int64)
         residuals = keypoints.double().numpy() - self._decode(ids).double().numpy()
         refined = residual_codes(residuals, observed.numpy(), self.refinement_codebooks_)
@@ -500,7 +500,7 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
         keypoints, observed = self._normalised(X)
         recon = self._decode(encode(self.network_, keypoints, observed)).double().numpy()
         residuals = keypoints.double().numpy() - recon
-        if self.refinement_stages:
+        if self._n_refinement_stages:
             ids = residual_codes(residuals, observed.numpy(), self.refinement_codebooks_)
             residuals -= residual_offsets(ids, self.refinement_codebooks_)
         dist = np.linalg.norm(residuals, axis=-1)[observed.numpy()]
@@ -532,7 +532,7 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
                 raise ValueError("input_features is not equal to feature_names_in_")
         names = [f"token_{i}" for i in range(self.n_tokens)]
         names += [
-            f"refinement{s + 1}_{k}" for s in range(self.refinement_stages) for k in range(self.n_keypoints_)
+            f"refinement{s + 1}_{k}" for s in range(self._n_refinement_stages) for k in range(self.n_keypoints_)
         ]
         return np.asarray(names, dtype=object)
 
@@ -602,6 +602,11 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
         size = np.where(size > 0, size, 1.0)  # one observed joint: translation only
         return ((kp - ((lo + hi) / 2)[:, None]) / size[:, None, None]).reshape(len(X), -1)
 
+    @property
+    def _n_refinement_stages(self) -> int:
+        # the fitted stages, not the parameter, which set_params may have changed since fit
+        return self.refinement_codebooks_.shape[0]
+
     def _bits_per_pose(self, n_keypoints: int) -> float:
         refinement = self.refinement_stages * n_keypoints * np.log2(self.refinement_codebook_size)
         return float(self.n_tokens * np.log2(self.codebook_size) + refinement)
@@ -638,13 +643,14 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
         ids = np.asarray(X)
         if ids.dtype.kind not in "iuf":  # booleans, strings and objects are not ids
             raise TypeError(f"token ids must be integers, got an array of dtype {ids.dtype}")
-        widths = [self.n_tokens + s * self.n_keypoints_ for s in range(self.refinement_stages + 1)]
+        n_stages, _, n_refinement_codes, _ = self.refinement_codebooks_.shape
+        widths = [self.n_tokens + s * self.n_keypoints_ for s in range(n_stages + 1)]
         if ids.ndim != 2 or ids.shape[1] not in widths:
             expected = f"(n_samples, {self.n_tokens})"
-            if self.refinement_stages:
+            if n_stages:
                 expected = (
                     f"(n_samples, n_tokens + s * n_keypoints_) = (n_samples, one of {widths}): "
-                    f"{self.n_tokens} token ids and up to {self.refinement_stages} refinement stage(s) "
+                    f"{self.n_tokens} token ids and up to {n_stages} refinement stage(s) "
                     f"of {self.n_keypoints_} ids"
                 )
             raise ValueError(f"token ids must have shape {expected}, got {ids.shape}")
@@ -653,7 +659,7 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
                 raise ValueError("token ids must be whole numbers; got non-integral or non-finite floats")
         for what, part, size in (
             ("token ids", ids[:, : self.n_tokens], self.codebook_size),
-            ("refinement ids", ids[:, self.n_tokens :], self.refinement_codebook_size),
+            ("refinement ids", ids[:, self.n_tokens :], n_refinement_codes),
         ):
             if part.size and (part.min() < 0 or part.max() >= size):
                 raise ValueError(f"{what} must lie in [0, {size}); got values from {part.min()} to {part.max()}")

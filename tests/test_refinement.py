@@ -164,3 +164,16 @@ def test_pandas_output_names_the_refinement_columns(refined, stick_figures):
     pd = pytest.importorskip("pandas")
     out = PoseTokenizer(**REFINED).set_output(transform="pandas").fit(stick_figures[0]).transform(stick_figures[0][:3])
     assert isinstance(out, pd.DataFrame) and list(out.columns) == list(refined.get_feature_names_out())
+
+
+def test_fitted_stages_not_a_changed_parameter_decide_the_output(stick_figures):
+    X = stick_figures[0][:50]
+    tok = PoseTokenizer(**REFINED).fit(X)
+    ids = tok.transform(X)
+    back = tok.inverse_transform(ids)
+    tok.set_params(refinement_stages=5, refinement_codebook_size=4)  # without refitting
+    np.testing.assert_array_equal(tok.transform(X), ids)
+    np.testing.assert_array_equal(tok.inverse_transform(ids), back)  # ids >= 4 are still valid
+    with pytest.raises(ValueError, match="up to 2 refinement stage"):
+        tok.inverse_transform(np.zeros((1, 4 + 3 * 13), dtype=np.int64))
+    assert len(tok.get_feature_names_out()) == ids.shape[1]
