@@ -159,11 +159,13 @@ def run_phase(net, data, parameters, n_epochs, config, quantize, generator, phas
         log(record)
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def _in_eval(net, fn, *tensors, batch_size):
     # Only the modules in training mode are switched, and each is switched back: a fitted
     # network is already in eval mode, and net.eval() + net.train() on every call cost
-    # about 0.3 ms, a third of a one-pose transform.
+    # about 0.3 ms, a third of a one-pose transform. inference_mode rather than no_grad:
+    # no version counters or view tracking, 2-3 % faster for the default model; the
+    # results (inference tensors) are only ever read, never used in a backward pass.
     training = [m for m in net.modules() if m.training]
     for m in training:
         m.training = False
