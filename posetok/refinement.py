@@ -80,8 +80,7 @@ def fit_residual_codebooks(residuals, observed, n_stages, codebook_size, seed, m
             if len(rows) > max_residuals:
                 rows = rng.choice(rows, max_residuals, replace=False)
             codebooks[stage, joint] = _kmeans_2d(left[rows, joint], codebook_size, seed)
-        ids = _nearest(left, codebooks[stage])
-        left = left - np.take_along_axis(codebooks[stage][None], ids[..., None, None], axis=2)[:, :, 0]
+        _, left = _quantize_stage(left, codebooks[stage])
     return codebooks
 
 
@@ -108,6 +107,12 @@ def _nearest(residuals: np.ndarray, codebook: np.ndarray) -> np.ndarray:
         out.append(ids.reshape(n_keypoints, -1))
     ids = torch.cat(out, dim=1) if out else torch.zeros((n_keypoints, 0), dtype=torch.int64)
     return ids.T.numpy()
+
+
+def _quantize_stage(left: np.ndarray, codebook: np.ndarray):
+    """One stage: the ids of the nearest codes of ``left`` (n, K, 2), and what they leave."""
+    ids = _nearest(left, codebook)
+    return ids, left - np.take_along_axis(codebook[None], ids[..., None, None], axis=2)[:, :, 0]
 
 
 def residual_codes(residuals, observed, codebooks):
@@ -137,8 +142,7 @@ def residual_codes(residuals, observed, codebooks):
     left = np.where(observed[..., None], residuals, 0.0)
     ids = []
     for codebook in codebooks:
-        stage_ids = _nearest(left, codebook)
-        left = left - np.take_along_axis(codebook[None], stage_ids[..., None, None], axis=2)[:, :, 0]
+        stage_ids, left = _quantize_stage(left, codebook)
         ids.append(stage_ids)
     return np.concatenate(ids, axis=1) if ids else np.zeros((len(residuals), 0), dtype=np.int64)
 

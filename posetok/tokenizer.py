@@ -82,6 +82,11 @@ def _network_input(normalised: np.ndarray, observed: np.ndarray):
     return keypoints.reshape(len(normalised), -1, 2), torch.as_tensor(observed)
 
 
+def _residuals(net, keypoints: torch.Tensor, ids: torch.Tensor) -> np.ndarray:
+    """Keypoints (n >= 1, K, 2) minus the decoding of token ids, float64, normalised units."""
+    return keypoints.double().numpy() - decode(net, ids).double().numpy()
+
+
 def _kmeans_codebook(vectors: np.ndarray, codebook_size: int, seed: int) -> np.ndarray:
     """Codebook of ``codebook_size`` vectors: k-means centres of ``vectors``.
 
@@ -446,7 +451,7 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
         ids = encode(self.network_, keypoints, observed)
         if not self._n_refinement_stages:
             return ids.numpy().astype(np.int64)
-        residuals = keypoints.double().numpy() - self._decode(ids).double().numpy()
+        residuals = _residuals(self.network_, keypoints, ids)
         refined = residual_codes(residuals, observed.numpy(), self.refinement_codebooks_)
         return np.hstack([ids.numpy().astype(np.int64), refined])
 
@@ -472,7 +477,7 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
         ids = self._check_tokens(X)
         if not len(ids):
             return np.empty((0, self.n_features_in_))
-        poses = self._decode(torch.as_tensor(ids[:, : self.n_tokens])).double().numpy()
+        poses = decode(self.network_, torch.as_tensor(ids[:, : self.n_tokens])).double().numpy()
         poses += residual_offsets(ids[:, self.n_tokens :], self.refinement_codebooks_)
         return poses.reshape(len(ids), -1) * self.scale_ + self.mean_
 
@@ -498,8 +503,7 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
             reconstruction.
         """
         keypoints, observed = self._normalised(X)
-        recon = self._decode(encode(self.network_, keypoints, observed)).double().numpy()
-        residuals = keypoints.double().numpy() - recon
+        residuals = _residuals(self.network_, keypoints, encode(self.network_, keypoints, observed))
         if self._n_refinement_stages:
             ids = residual_codes(residuals, observed.numpy(), self.refinement_codebooks_)
             residuals -= residual_offsets(ids, self.refinement_codebooks_)
@@ -611,19 +615,13 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
         refinement = self.refinement_stages * n_keypoints * np.log2(self.refinement_codebook_size)
         return float(self.n_tokens * np.log2(self.codebook_size) + refinement)
 
-    def _decode(self, ids: torch.Tensor) -> torch.Tensor:
-        """Decoded keypoints (n, K, 2) of token ids, in normalised units."""
-        poses = decode(self.network_, ids)
-        return poses if poses is not None else torch.zeros((0, self.n_keypoints_, 2))
-
     def _fit_refinement(self, net, keypoints, observed, ids, seed) -> np.ndarray:
         """Refinement codebooks fitted to the training poses' residuals after decoding ``ids``."""
         n_keypoints = keypoints.shape[1]
         if not self.refinement_stages:
             return np.zeros((0, n_keypoints, self.refinement_codebook_size, 2))
-        residuals = keypoints.double().numpy() - decode(net, ids).double().numpy()
         return fit_residual_codebooks(
-            residuals, observed, self.refinement_stages, self.refinement_codebook_size, seed
+            _residuals(net, keypoints, ids), observed, self.refinement_stages, self.refinement_codebook_size, seed
         )
 
     def _pretrain_epochs(self) -> int:
