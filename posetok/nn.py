@@ -23,6 +23,7 @@ __all__ = [
     "PoseDecoder",
     "EMAQuantizer",
     "packed_argmin",
+    "nearest_code",
     "PoseTokenizerNet",
 ]
 
@@ -201,6 +202,39 @@ def packed_argmin(distances: torch.Tensor) -> torch.Tensor:
     return packed.amin(1).bitwise_and_(low).long()
 
 
+def nearest_code(vectors: torch.Tensor, codebook: torch.Tensor) -> torch.Tensor:
+    """Index of the nearest row of ``codebook`` (V, D) for each row of ``vectors`` (n, D).
+
+    Ties go to the first code. On the CPU, for float32 and codebooks of up to
+    ``2**PACKED_MAX_BITS`` codes, distances are compared on their leading
+    ``23 - ceil(log2 V)`` mantissa bits (a relative resolution of 2**-11 or finer,
+    see :func:`packed_argmin`); elsewhere by an exact argmin.
+
+    Examples
+    --------
+    >>> import torch
+    >>> nearest_code(torch.tensor([[0.9, 0.0], [0.0, 0.2]]), torch.tensor([[0.0, 0.0], [1.0, 0.0]]))
+    tensor([1, 0])
+    """
+    n_codes = codebook.shape[0]
+    sq_norms = codebook.pow(2).sum(1)
+    if vectors.device.type != "cpu" or vectors.dtype != torch.float32 or n_codes > 2**PACKED_MAX_BITS:
+        # ||z||^2 does not change the argmin: ||c||^2 - 2 z.c, fused in one addmm.
+        def search(rows):
+            return torch.addmm(sq_norms, rows, codebook.T, alpha=-2).min(1).indices
+    else:
+        # Whole squared distances ||z||^2 + ||c||^2 - 2 z.c (non-negative, as packed_argmin
+        # needs) from one matrix product: [z, ||z||^2] @ [-2c, 1]^T + ||c||^2.
+        codes = torch.cat([codebook * -2, codebook.new_ones(n_codes, 1)], 1).T
+
+        def search(rows):
+            with_norms = torch.cat([rows, rows.pow(2).sum(1, keepdim=True)], 1)
+            return packed_argmin(torch.addmm(sq_norms, with_norms, codes))
+    # Over blocks of rows whose distance matrix (about 4 MB) stays in cache.
+    blocks = vectors.split(max(1, 2**20 // n_codes))
+    return torch.cat([search(rows) for rows in blocks])
+
+
 class EMAQuantizer(nn.Module):
     """Vector quantizer whose codebook follows an exponential moving average.
 
@@ -231,29 +265,9 @@ class EMAQuantizer(nn.Module):
     def nearest(self, z: torch.Tensor) -> torch.Tensor:
         """Index of the nearest code (squared L2) for each vector of ``z`` (..., D).
 
-        Ties go to the first code. On the CPU, for float32 and codebooks of up to
-        ``2**PACKED_MAX_BITS`` codes, distances are compared on their leading
-        ``23 - ceil(log2 V)`` mantissa bits (a relative resolution of 2**-11 or finer,
-        see :func:`packed_argmin`); elsewhere by an exact argmin.
+        Ties go to the first code; see :func:`nearest_code` for the search.
         """
-        flat = z.reshape(-1, z.shape[-1])
-        n_codes = self.codebook_size
-        sq_norms = self.codebook.pow(2).sum(1)
-        if flat.device.type != "cpu" or flat.dtype != torch.float32 or n_codes > 2**PACKED_MAX_BITS:
-            # ||z||^2 does not change the argmin: ||c||^2 - 2 z.c, fused in one addmm.
-            def search(rows):
-                return torch.addmm(sq_norms, rows, self.codebook.T, alpha=-2).min(1).indices
-        else:
-            # Whole squared distances ||z||^2 + ||c||^2 - 2 z.c (non-negative, as packed_argmin
-            # needs) from one matrix product: [z, ||z||^2] @ [-2c, 1]^T + ||c||^2.
-            codes = torch.cat([self.codebook * -2, self.codebook.new_ones(n_codes, 1)], 1).T
-
-            def search(rows):
-                with_norms = torch.cat([rows, rows.pow(2).sum(1, keepdim=True)], 1)
-                return packed_argmin(torch.addmm(sq_norms, with_norms, codes))
-        # Over blocks of rows whose distance matrix (about 4 MB) stays in cache.
-        blocks = flat.split(max(1, 2**20 // n_codes))
-        return torch.cat([search(rows) for rows in blocks]).reshape(z.shape[:-1])
+        return nearest_code(z.reshape(-1, z.shape[-1]), self.codebook).reshape(z.shape[:-1])
 
     def lookup(self, indices: torch.Tensor) -> torch.Tensor:
         return F.embedding(indices, self.codebook)

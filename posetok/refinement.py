@@ -19,15 +19,12 @@ import numpy as np
 import torch
 from sklearn.cluster import KMeans
 
-from .nn import PACKED_MAX_BITS, packed_argmin
+from .nn import nearest_code
 
 __all__ = ["fit_residual_codebooks", "residual_codes", "residual_offsets", "MAX_RESIDUALS"]
 
 #: Residuals per keypoint and stage that k-means sees at most (a random subset beyond).
 MAX_RESIDUALS = 60_000
-
-# (chunk x n_keypoints x codebook_size) distances computed at once: 4 MB, which stays in cache.
-_SEARCH_BLOCK = 1 << 20
 
 
 def _kmeans_2d(vectors: np.ndarray, codebook_size: int, seed: int) -> np.ndarray:
@@ -87,26 +84,15 @@ def fit_residual_codebooks(residuals, observed, n_stages, codebook_size, seed, m
 def _nearest(residuals: np.ndarray, codebook: np.ndarray) -> np.ndarray:
     """Ids (n, K) of the nearest code of each keypoint's own codebook (K, V, 2).
 
-    As :meth:`posetok.nn.EMAQuantizer.nearest` on the CPU: whole squared distances in
-    float32 from one batched product, ``[r, |r|^2] @ [-2c, 1]^T + |c|^2``, and
-    :func:`~posetok.nn.packed_argmin` up to ``2**PACKED_MAX_BITS`` codes (distances
-    that agree to ``23 - ceil(log2 V)`` mantissa bits are a tie; the first code wins).
+    In float32 by :func:`posetok.nn.nearest_code`, the token search: distances that agree
+    to ``23 - ceil(log2 V)`` mantissa bits are a tie, and the first code wins.
     """
-    n, n_keypoints, _ = residuals.shape
-    n_codes = codebook.shape[1]
-    codes = torch.as_tensor(codebook, dtype=torch.float32)  # (K, V, 2)
-    sq_norms = (codes**2).sum(-1)[:, None, :]  # (K, 1, V)
-    weights = torch.cat([codes * -2, codes.new_ones(n_keypoints, n_codes, 1)], 2).transpose(1, 2)  # (K, 3, V)
-    r = torch.as_tensor(residuals.transpose(1, 0, 2), dtype=torch.float32)  # (K, n, 2)
-    r = torch.cat([r, (r**2).sum(-1, keepdim=True)], 2)
-    chunk = max(1, _SEARCH_BLOCK // (n_keypoints * n_codes))
-    out = []
-    for i in range(0, n, chunk):
-        distances = torch.baddbmm(sq_norms, r[:, i : i + chunk], weights).reshape(-1, n_codes)
-        ids = packed_argmin(distances) if n_codes <= 2**PACKED_MAX_BITS else distances.argmin(1)
-        out.append(ids.reshape(n_keypoints, -1))
-    ids = torch.cat(out, dim=1) if out else torch.zeros((n_keypoints, 0), dtype=torch.int64)
-    return ids.T.numpy()
+    codes = torch.as_tensor(codebook, dtype=torch.float32)
+    ids = np.empty(residuals.shape[:2], dtype=np.int64)
+    for joint in range(residuals.shape[1]):
+        rows = torch.as_tensor(residuals[:, joint], dtype=torch.float32)
+        ids[:, joint] = nearest_code(rows, codes[joint]).numpy()
+    return ids
 
 
 def _quantize_stage(left: np.ndarray, codebook: np.ndarray):

@@ -72,24 +72,14 @@ def test_each_stage_picks_the_nearest_code_of_what_is_left(residuals, codebooks)
 
 
 def test_exact_search_beyond_the_packed_limit(monkeypatch):
-    import posetok.refinement as refinement
+    import posetok.nn
 
     rng = np.random.default_rng(0)
     r, books = rng.normal(size=(200, 2, 2)), rng.normal(size=(1, 2, 16, 2))
     exact = ((r[:, :, None] - books[0][None]) ** 2).sum(-1).argmin(-1)
     np.testing.assert_array_equal(residual_codes(r, np.ones((200, 2), bool), books), exact)
-    monkeypatch.setattr(refinement, "PACKED_MAX_BITS", 2)  # 16 codes: the plain argmin
+    monkeypatch.setattr(posetok.nn, "PACKED_MAX_BITS", 2)  # 16 codes: the plain argmin
     np.testing.assert_array_equal(residual_codes(r, np.ones((200, 2), bool), books), exact)
-
-
-def test_nearest_search_in_blocks_equals_one_search(monkeypatch):
-    import posetok.refinement as refinement
-
-    rng = np.random.default_rng(0)
-    r, books = rng.normal(size=(50, 3, 2)), rng.normal(size=(1, 3, 8, 2))
-    whole = residual_codes(r, np.ones((50, 3), bool), books)
-    monkeypatch.setattr(refinement, "_SEARCH_BLOCK", 3 * 8 * 7)  # chunks of 7 poses
-    np.testing.assert_array_equal(residual_codes(r, np.ones((50, 3), bool), books), whole)
 
 
 # ----------------------------------------------------- through the estimator
