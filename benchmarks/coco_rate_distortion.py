@@ -161,6 +161,8 @@ def main():
                         help="posetok configurations to fit instead of the budgets' (MxV or MxV+SxR); "
                              "implies --skip-baselines")
     parser.add_argument("--skip-baselines", action="store_true")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="posetok's random_state (the train persons drawn stay those of seed 0)")
     parser.add_argument("--verbose", type=int, default=0)
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
@@ -195,7 +197,7 @@ def main():
                          **scores(X_va, codec(X_va), s_va, area_va), "fit_s": time.perf_counter() - tic})
             print(rows[-1], flush=True)
         for config in configs:
-            tok = PoseTokenizer(**config, n_epochs=n_epochs, random_state=0, verbose=args.verbose, **width)
+            tok = PoseTokenizer(**config, n_epochs=n_epochs, random_state=args.seed, verbose=args.verbose, **width)
             tic = time.perf_counter()
             tok.fit(X_tr_posetok)
             fit_s = time.perf_counter() - tic
