@@ -149,7 +149,7 @@ def laplace_smoothing(counts: torch.Tensor, eps: float) -> torch.Tensor:
     return (counts + eps) / (total + counts.numel() * eps) * total
 
 
-# Largest codebook (as a power of two) for which EMAQuantizer.nearest packs code indices
+# Largest codebook (as a power of two) for which nearest_code packs code indices
 # into the distances' low mantissa bits; above it, the exact (and slower) argmin is used.
 PACKED_MAX_BITS = 12
 
