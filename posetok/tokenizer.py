@@ -7,6 +7,7 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.cluster import KMeans
@@ -14,9 +15,10 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from .features import ENCODINGS, feature_names, features_from_ids, ids_from_features
 from .nn import PoseTokenizerNet, TokenizerConfig
 from .refinement import fit_residual_codebooks, residual_codes, residual_offsets
-from .training import STRATEGIES, TrainConfig, decode, encode, train_tokenizer
+from .training import STRATEGIES, TrainConfig, decode, encode, token_vectors, train_tokenizer
 
 __all__ = ["PoseTokenizer", "CodebookCollapseWarning"]
 
@@ -177,6 +179,19 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
         :meth:`score` then work in that per-pose frame (centre 0, larger side
         1). To normalise by a detector's person box instead, apply
         :func:`posetok.datasets.normalize_to_box` before fitting.
+    encode : {"ordinal", "onehot", "onehot-dense", "codes", "latent"}, default="ordinal"
+        What :meth:`transform` returns, as in scikit-learn's
+        ``KBinsDiscretizer(encode=...)`` (see :mod:`posetok.features`):
+        ``"ordinal"``, the integer ids; ``"onehot"``, a sparse matrix with one
+        column per (token position, code); ``"onehot-dense"``, the same as a
+        dense array; ``"codes"``, each token's code vector
+        (``n_tokens * token_dim`` floats); ``"latent"``, the encoder's
+        continuous token vectors before quantization. For a linear classifier
+        ``"latent"`` measured best on every dataset and training size we tried
+        (docs/benchmarks.md): standardise it (``StandardScaler``) first. This is
+        an output format, not part of the model: it may be changed with
+        ``set_params`` after fit (for instance on a pretrained tokenizer), and
+        :meth:`inverse_transform` accepts the output of every encoding.
     device : {"auto", "cpu", "cuda"}, default="auto"
         Where to train. The fitted modules are always moved back to the CPU.
     verbose : int, default=0
@@ -252,6 +267,7 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
         "refinement_codebook_size": [Interval(Integral, 2, None, closed="left")],
         "mask_probability": [Interval(Real, 0, 1, closed="left")],
         "normalize": [StrOptions({"dataset", "pose"})],
+        "encode": [StrOptions(set(ENCODINGS))],
         "device": [StrOptions({"auto", "cpu", "cuda"})],
         "verbose": ["verbose"],
         "random_state": ["random_state"],
@@ -279,6 +295,7 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
         refinement_codebook_size=256,
         mask_probability=0.0,
         normalize="dataset",
+        encode="ordinal",
         device="auto",
         verbose=0,
         random_state=None,
@@ -302,6 +319,7 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
         self.refinement_codebook_size = refinement_codebook_size
         self.mask_probability = mask_probability
         self.normalize = normalize
+        self.encode = encode
         self.device = device
         self.verbose = verbose
         self.random_state = random_state
@@ -431,7 +449,7 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
 
     # ------------------------------------------------------------ transform
     def transform(self, X):
-        """Encode poses into token ids.
+        """Encode poses into token ids, or the features ``encode`` names.
 
         Parameters
         ----------
@@ -440,20 +458,30 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
 
         Returns
         -------
-        tokens : ndarray of shape (n_samples, n_tokens + refinement_stages * n_keypoints_), dtype int64
-            Token ids in ``[0, codebook_size)``, followed (with
-            ``refinement_stages > 0``) by the refinement ids in
-            ``[0, refinement_codebook_size)``: stage 1's id of every keypoint,
-            then stage 2's, and so on. A missing joint gets the ids of a zero
-            correction.
+        Xt : ndarray or scipy.sparse.csr_matrix
+            With ``encode="ordinal"``, int64 ids of shape (n_samples, n_tokens +
+            refinement_stages * n_keypoints_): token ids in ``[0,
+            codebook_size)``, followed (with ``refinement_stages > 0``) by the
+            refinement ids in ``[0, refinement_codebook_size)``: stage 1's id of
+            every keypoint, then stage 2's, and so on. A missing joint gets the
+            ids of a zero correction. Other encodings return the same ids as
+            floats of the widths :mod:`posetok.features` describes
+            (:meth:`get_feature_names_out` names the columns).
         """
         keypoints, observed = self._normalised(X)
-        ids = encode(self.network_, keypoints, observed)
-        if not self._n_refinement_stages:
-            return ids.numpy().astype(np.int64)
-        residuals = _residuals(self.network_, keypoints, ids)
-        refined = residual_codes(residuals, observed.numpy(), self.refinement_codebooks_)
-        return np.hstack([ids.numpy().astype(np.int64), refined])
+        latent = None
+        if self.encode == "latent":
+            latent = token_vectors(self.network_, keypoints, observed)
+            ids = self.network_.quantizer.nearest(latent)
+        else:
+            ids = encode(self.network_, keypoints, observed)
+        ids = ids.numpy().astype(np.int64)
+        if self._n_refinement_stages:
+            residuals = _residuals(self.network_, keypoints, torch.as_tensor(ids))
+            refined = residual_codes(residuals, observed.numpy(), self.refinement_codebooks_)
+            ids = np.hstack([ids, refined])
+        return features_from_ids(self.encode, ids, self.n_tokens, self.codebook_, self.refinement_codebooks_,
+                                 latent=None if latent is None else latent.numpy())
 
     def inverse_transform(self, X):
         """Decode token ids into poses, in the units of the training data.
@@ -465,7 +493,9 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
             ``[0, codebook_size)`` and refinement ids in
             ``[0, refinement_codebook_size)``. Any number ``s`` of whole
             refinement stages from 0 to ``refinement_stages`` may be given: the
-            first stages alone decode at lower fidelity.
+            first stages alone decode at lower fidelity. With another
+            ``encode``, the output of :meth:`transform` in that encoding (code
+            and latent vectors are read as their nearest code).
 
         Returns
         -------
@@ -474,7 +504,11 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
             is present.
         """
         check_is_fitted(self)
-        ids = self._check_tokens(X)
+        if self.encode == "ordinal":
+            ids = self._check_tokens(X)
+        else:
+            ids = ids_from_features(self.encode, self._check_features(X), self.n_tokens, self.codebook_,
+                                    self.refinement_codebooks_)
         if not len(ids):
             return np.empty((0, self.n_features_in_))
         poses = decode(self.network_, torch.as_tensor(ids[:, : self.n_tokens])).double().numpy()
@@ -513,7 +547,10 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
     def get_feature_names_out(self, input_features=None):
         """Names of the output columns: ``token_0``, ``token_1``, ..., then ``refinement1_0``, ...
 
-        ``refinement{s}_{k}`` is the id of keypoint ``k`` in refinement stage ``s``.
+        ``refinement{s}_{k}`` is the id of keypoint ``k`` in refinement stage
+        ``s``. Other encodings add a suffix: ``token_3_17`` is the one-hot
+        column of code 17 at position 3, ``token_3_dim5`` dimension 5 of its
+        code or latent vector.
 
         Parameters
         ----------
@@ -534,11 +571,8 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
             names_in = getattr(self, "feature_names_in_", None)
             if names_in is not None and not np.array_equal(input_features, names_in):
                 raise ValueError("input_features is not equal to feature_names_in_")
-        names = [f"token_{i}" for i in range(self.n_tokens)]
-        names += [
-            f"refinement{s + 1}_{k}" for s in range(self._n_refinement_stages) for k in range(self.n_keypoints_)
-        ]
-        return np.asarray(names, dtype=object)
+        return feature_names(self.encode, self.n_tokens, self.codebook_size, self.token_dim,
+                             self._n_refinement_stages, self.n_keypoints_, self.refinement_codebooks_.shape[2])
 
     def save(self, path):
         """Write the fitted tokenizer to ``path`` in the safe ``.posetok`` format.
@@ -634,6 +668,19 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
         X = validate_data(self, _as_2d(X), dtype=np.float64, ensure_all_finite="allow-nan", reset=False)
         observed = _observed_mask(X)
         return _network_input((self._frame(X) - self.mean_) / self.scale_, observed)
+
+    def _check_features(self, X):
+        """Features of a non-ordinal encoding as a 2-D float array or sparse matrix."""
+        if sp.issparse(X):
+            return X.tocsr()
+        if hasattr(X, "to_numpy"):
+            X = X.to_numpy()
+        X = np.asarray(X)
+        if X.dtype.kind not in "iuf":
+            raise TypeError(f"{self.encode!r} features must be numbers, got an array of dtype {X.dtype}")
+        if X.ndim != 2:
+            raise ValueError(f"{self.encode!r} features must be a 2-D array, got shape {X.shape}")
+        return X
 
     def _check_tokens(self, X):
         if hasattr(X, "to_numpy"):

@@ -9,7 +9,12 @@ a *sequence of videos*: a list whose item i is an array of shape
     make_pipeline(PerFrame(PoseTokenizer()), BagOfTokens(), LogisticRegression())
 
 fits the tokenizer on all frames, turns each video into token-count
-frequencies and classifies videos.
+frequencies and classifies videos. The recommended video descriptor keeps the
+geometry of the tokens and some of the motion instead::
+
+    make_pipeline(PerFrame(PoseTokenizer(encode="latent")),
+                  TemporalPool(stats=("mean", "std"), velocity_stats=("absmean", "std")),
+                  StandardScaler(), LogisticRegressionCV())
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.feature_extraction.text import TfidfTransformer
 from sklearn.utils.validation import check_array, check_is_fitted
 
-__all__ = ["split_by_group", "PerFrame", "BagOfTokens", "MeanPool"]
+__all__ = ["split_by_group", "PerFrame", "BagOfTokens", "MeanPool", "TemporalPool"]
 
 
 def split_by_group(X, groups, y=None):
@@ -348,3 +353,131 @@ class MeanPool(TransformerMixin, BaseEstimator):
             if self.with_std:
                 feats = [np.concatenate([f, np.nanstd(s, 0)]) for f, s in zip(feats, seqs)]
         return np.nan_to_num(np.vstack(feats))
+
+
+_POOLS = {
+    "mean": lambda a: np.nanmean(a, 0),
+    "std": lambda a: np.nanstd(a, 0),
+    "min": lambda a: np.nanmin(a, 0),
+    "max": lambda a: np.nanmax(a, 0),
+    "absmean": lambda a: np.nanmean(np.abs(a), 0),
+}
+
+
+class TemporalPool(TransformerMixin, BaseEstimator):
+    """Fixed-length video descriptor: statistics of per-frame features over time.
+
+    Each video (an ``(n_frames, n_features)`` array of per-frame features, for
+    instance ``PoseTokenizer(encode="latent")`` outputs or coordinates) becomes
+    one row: the chosen statistics of its frames, the chosen statistics of its
+    frame-to-frame differences (the velocity of the features, which keeps some
+    of the motion that frame statistics lose), and optionally the means of
+    equal consecutive segments (a temporal pyramid, which keeps coarse order).
+    NaN values are ignored; a statistic undefined for a video (a feature NaN
+    in every frame, or the velocity of a one-frame video) becomes 0.
+
+    Parameters
+    ----------
+    stats : tuple of str, default=("mean", "std")
+        Statistics of the frames, from ``"mean"``, ``"std"``, ``"min"``,
+        ``"max"`` and ``"absmean"`` (mean absolute value).
+    velocity_stats : tuple of str, default=("absmean", "std")
+        Statistics of the differences between consecutive frames, from the
+        same names; ``()`` for none.
+    segments : tuple of int, default=()
+        For each n in ``segments``, the mean of each of n equal consecutive
+        parts of the video (a video shorter than n repeats its frames).
+
+    Attributes
+    ----------
+    n_features_in_ : int
+        Per-frame features seen in fit.
+    n_features_out_ : int
+        Columns of the output.
+
+    See Also
+    --------
+    MeanPool : The mean (and standard deviation) alone.
+    BagOfTokens : Frequencies of token ids.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> video = np.array([[0.0], [2.0], [6.0]])
+    >>> TemporalPool(stats=("mean", "max"), velocity_stats=("absmean",)).fit_transform([video])
+    array([[2.66666667, 6.        , 3.        ]])
+    >>> TemporalPool(stats=(), velocity_stats=(), segments=(2,)).fit_transform([video])
+    array([[1., 6.]])
+    """
+
+    def __init__(self, stats=("mean", "std"), *, velocity_stats=("absmean", "std"), segments=()):
+        self.stats = stats
+        self.velocity_stats = velocity_stats
+        self.segments = segments
+
+    def _check_params(self):
+        for name in ("stats", "velocity_stats"):
+            value = getattr(self, name)
+            if isinstance(value, str) or not all(isinstance(v, str) and v in _POOLS for v in value):
+                raise ValueError(f"{name} must be a tuple of names from {sorted(_POOLS)}, got {value!r}")
+        if isinstance(self.segments, str) or not all(
+            isinstance(n, int | np.integer) and not isinstance(n, bool) and n >= 1 for n in self.segments
+        ):
+            raise ValueError(f"segments must be a tuple of positive integers, got {self.segments!r}")
+        if not (len(self.stats) or len(self.velocity_stats) or len(self.segments)):
+            raise ValueError("TemporalPool needs at least one of stats, velocity_stats and segments")
+
+    def fit(self, X, y=None):
+        """Check the parameters and record the number of per-frame features.
+
+        Parameters
+        ----------
+        X : sequence of array-like of shape (n_frames_i, n_features)
+        y : ignored
+
+        Returns
+        -------
+        self : TemporalPool
+        """
+        self._check_params()
+        seqs = _check_sequences(X)
+        widths = {s.shape[1] for s in seqs}
+        if len(widths) != 1:
+            raise ValueError(f"every video must have the same number of features per frame, got {sorted(widths)}")
+        self.n_features_in_ = seqs[0].shape[1]
+        n_blocks = len(self.stats) + len(self.velocity_stats) + sum(self.segments)
+        self.n_features_out_ = n_blocks * self.n_features_in_
+        return self
+
+    def transform(self, X):
+        """Pool each video.
+
+        Parameters
+        ----------
+        X : sequence of array-like of shape (n_frames_i, n_features_in_)
+
+        Returns
+        -------
+        Xt : ndarray of shape (n_videos, n_features_out_)
+            Frame statistics, then velocity statistics, then segment means, each
+            block ``n_features_in_`` wide, in the order of the parameters.
+        """
+        check_is_fitted(self)
+        self._check_params()
+        seqs = _check_sequences(X)
+        rows = []
+        with warnings.catch_warnings():
+            # all-NaN features and one-frame videos are expected; they become 0 below
+            warnings.simplefilter("ignore", RuntimeWarning)
+            for i, s in enumerate(seqs):
+                if s.shape[1] != self.n_features_in_:
+                    raise ValueError(f"video {i} has {s.shape[1]} features per frame, expected {self.n_features_in_}")
+                s = np.asarray(s, dtype=np.float64)
+                velocity = np.diff(s, axis=0) if len(s) > 1 else np.full_like(s, np.nan)
+                parts = [_POOLS[name](s) for name in self.stats]
+                parts += [_POOLS[name](velocity) for name in self.velocity_stats]
+                for n in self.segments:
+                    chunks = np.array_split(np.arange(max(len(s), n)) * len(s) // max(len(s), n), n)
+                    parts += [np.nanmean(s[c], 0) for c in chunks]
+                rows.append(np.concatenate(parts) if parts else np.zeros(0))
+        return np.nan_to_num(np.vstack(rows), nan=0.0, posinf=0.0, neginf=0.0)
