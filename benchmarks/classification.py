@@ -1,0 +1,210 @@
+"""Pose tokens against raw coordinates as classifier features, across datasets and training sizes.
+
+    python benchmarks/classification.py [--quick] [--sizes 0.05 0.2 1.0] [--seeds 0 1 2] [--json PATH]
+
+The protocol of issue 14, one run, everything side by side:
+
+- **Penn Action** (official train/test split by video; frames box-normalised,
+  invisible joints NaN, exactly as examples/penn_action_classification.py).
+  For each training size (a fraction of the training videos, drawn per action
+  with the seed) the tokenizer is fitted on the frames of those videos only
+  (every 2nd frame, labels unused), so tokens and coordinates see the same data.
+- **Penn Action, reduced skeleton**: the same with 10 of the 13 joints (head and
+  both wrists dropped), at the middle size.
+- **Stick figures**: the six pose families of ``make_stick_figures``, frame
+  level, 300 and 3 000 training poses, 2 000 test poses.
+
+Every feature set goes to the same classifier: StandardScaler then
+``LogisticRegressionCV`` (C from a fixed grid by stratified 3-fold
+cross-validation on the training set only). Frame level compares the
+coordinates (mean-imputed) with the tokenizer's one-hot ids and its latent
+token vectors (``encode="latent"``). Video level compares mean+std pooled
+coordinates (the reference of issue 14), coordinates with the recommended
+pooling (``TemporalPool``: mean, std, velocity |mean| and std), the latent
+vectors with the same pooling (the recommended recipe) and the TF-IDF bag of
+tokens. Frame-level training and test frames are every 8th frame (consecutive
+frames are near duplicates); video level uses every frame.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegressionCV
+from sklearn.model_selection import StratifiedKFold
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from posetok import PoseTokenizer
+from posetok.datasets import make_stick_figures
+from posetok.readers import load_penn_action
+from posetok.video import BagOfTokens, TemporalPool, split_by_group
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "examples"))
+from penn_action_classification import DEFAULT, prepare  # noqa: E402
+
+CS = [0.01, 0.1, 1.0, 10.0]
+FRAME_STEP = 8
+REDUCED_DROP = (0, 5, 6)  # Penn joints: head, left wrist, right wrist
+RECOMMENDED_POOL = dict(stats=("mean", "std"), velocity_stats=("absmean", "std"))
+
+
+def classifier(sparse=False):
+    return make_pipeline(
+        StandardScaler(with_mean=not sparse),
+        LogisticRegressionCV(Cs=CS, cv=StratifiedKFold(3, shuffle=True, random_state=0), max_iter=300),
+    )
+
+
+def accuracy(features_tr, y_tr, features_te, y_te, sparse=False):
+    tic = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        warnings.simplefilter("ignore", FutureWarning)  # LogisticRegressionCV's 1.10-1.11 transitions
+        model = classifier(sparse).fit(features_tr, y_tr)
+    return float(model.score(features_te, y_te)), float(model[-1].C_[0]), time.perf_counter() - tic
+
+
+def choose_videos(video, y, train, fraction, seed):
+    """A fraction of the training videos of each action (at least 2), drawn with ``seed``."""
+    rng = np.random.default_rng(seed)
+    chosen = []
+    for action in np.unique(y[train]):
+        vids = np.unique(video[train & (y == action)])
+        chosen += list(rng.choice(vids, max(2, int(round(fraction * len(vids)))), replace=False))
+    return np.isin(video, chosen) & train
+
+
+def drop_joints(X, joints):
+    kp = X.reshape(len(X), -1, 2)
+    keep = [k for k in range(kp.shape[1]) if k not in joints]
+    kp = kp[:, keep]
+    # a frame whose remaining joints are all hidden has no pose left
+    return kp.reshape(len(X), -1), ~np.isnan(kp[..., 0]).all(1)
+
+
+def penn_run(X, y, video, train, fraction, seed, n_epochs, rows, tag):
+    sel = choose_videos(video, y, train, fraction, seed)
+    test = ~train
+    n_videos = len(np.unique(video[sel]))
+    tic = time.perf_counter()
+    tok = PoseTokenizer(n_epochs=n_epochs, random_state=seed).fit(X[sel][::2])
+    fit_s = time.perf_counter() - tic
+    base = {"dataset": tag, "fraction": fraction, "seed": seed, "train_videos": n_videos,
+            "tokenizer_fit_s": round(fit_s, 1)}
+    print(f"[{tag} {fraction:.0%} seed {seed}] {n_videos} training videos, tokenizer fitted in {fit_s:.0f} s",
+          flush=True)
+
+    def record(level, features, acc):
+        rows.append({**base, "level": level, "features": features, "accuracy": acc[0], "C": acc[1]})
+        print(f"  {level:5s} {features:42s} {acc[0]:.3f}  (C={acc[1]:g}, {acc[2]:.0f} s)", flush=True)
+
+    # frame level
+    tr, te = np.flatnonzero(sel)[::FRAME_STEP], np.flatnonzero(test)[::FRAME_STEP]
+    imputer = SimpleImputer().fit(X[tr])
+    record("frame", "coordinates", accuracy(imputer.transform(X[tr]), y[tr], imputer.transform(X[te]), y[te]))
+    onehot = tok.set_params(encode="onehot")
+    record("frame", "tokens one-hot", accuracy(onehot.transform(X[tr]), y[tr], onehot.transform(X[te]), y[te],
+                                              sparse=True))
+    latent = tok.set_params(encode="latent")
+    record("frame", "tokens latent (recommended)",
+           accuracy(latent.transform(X[tr]), y[tr], latent.transform(X[te]), y[te]))
+
+    # video level
+    videos_tr, _, yv_tr = split_by_group(X[sel], video[sel], y[sel])
+    videos_te, _, yv_te = split_by_group(X[test], video[test], y[test])
+    meanstd = TemporalPool(stats=("mean", "std"), velocity_stats=())
+    pool = TemporalPool(**RECOMMENDED_POOL)
+    record("video", "coordinates mean+std",
+           accuracy(meanstd.fit_transform(videos_tr), yv_tr, meanstd.transform(videos_te), yv_te))
+    record("video", "coordinates, recommended pooling",
+           accuracy(pool.fit_transform(videos_tr), yv_tr, pool.transform(videos_te), yv_te))
+    lat_tr = [latent.transform(v) for v in videos_tr]
+    lat_te = [latent.transform(v) for v in videos_te]
+    record("video", "tokens latent, recommended pooling",
+           accuracy(pool.fit_transform(lat_tr), yv_tr, pool.transform(lat_te), yv_te))
+    ids = tok.set_params(encode="ordinal")
+    bag = BagOfTokens(tok.codebook_size, tfidf=True)
+    ids_tr = [ids.transform(v) for v in videos_tr]
+    ids_te = [ids.transform(v) for v in videos_te]
+    record("video", "bag of tokens, tf-idf",
+           accuracy(bag.fit_transform(ids_tr), yv_tr, bag.transform(ids_te), yv_te, sparse=True))
+
+
+def stick_run(n_train, seed, n_epochs, rows):
+    X, y = make_stick_figures(n_train, random_state=seed)
+    X_te, y_te = make_stick_figures(2000, random_state=1000 + seed)
+    tok = PoseTokenizer(n_epochs=n_epochs, random_state=seed).fit(X)
+    base = {"dataset": "stick figures", "n_train": n_train, "seed": seed}
+    print(f"[stick figures {n_train} seed {seed}]", flush=True)
+    for name, encoding in (("coordinates", None), ("tokens one-hot", "onehot"),
+                           ("tokens latent (recommended)", "latent")):
+        if encoding is None:
+            acc = accuracy(X, y, X_te, y_te)
+        else:
+            t = tok.set_params(encode=encoding)
+            acc = accuracy(t.transform(X), y, t.transform(X_te), y_te, sparse=encoding == "onehot")
+        rows.append({**base, "level": "frame", "features": name, "accuracy": acc[0], "C": acc[1]})
+        print(f"  frame {name:42s} {acc[0]:.3f}  (C={acc[1]:g}, {acc[2]:.0f} s)", flush=True)
+
+
+def summary(rows):
+    """Mean and range over seeds of each (dataset, size, level, features)."""
+    groups = {}
+    for r in rows:
+        size = r.get("fraction", r.get("n_train"))
+        groups.setdefault((r["dataset"], size, r["level"], r["features"]), []).append(r["accuracy"])
+    print()
+    print("| dataset | training size | level | features | accuracy, mean over seeds | min-max | seeds |")
+    print("|---|---|---|---|---|---|---|")
+    for (dataset, size, level, features), accs in groups.items():
+        size_s = f"{size:.0%} of videos" if isinstance(size, float) else f"{size} poses"
+        print(f"| {dataset} | {size_s} | {level} | {features} | {np.mean(accs):.1%} | "
+              f"{min(accs):.1%}-{max(accs):.1%} | {len(accs)} |")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT)
+    parser.add_argument("--quick", action="store_true", help="one size, one seed, 5 epochs, no reduced skeleton")
+    parser.add_argument("--sizes", type=float, nargs="+", default=[0.05, 0.2, 1.0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--n-epochs", type=int, default=20)
+    parser.add_argument("--skip-stick-figures", action="store_true")
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args()
+    sizes, seeds, n_epochs = ([0.2], [0], 5) if args.quick else (args.sizes, args.seeds, args.n_epochs)
+    rows = []
+    if not args.skip_stick_figures:
+        for n_train in ([300] if args.quick else [300, 3000]):
+            for seed in seeds:
+                stick_run(n_train, seed, n_epochs, rows)
+    if args.data.exists():
+        X, y, video, train = prepare(load_penn_action(args.data))
+        for fraction in sizes:
+            for seed in seeds:
+                penn_run(X, y, video, train, fraction, seed, n_epochs, rows, "Penn Action")
+        if not args.quick:
+            Xr, ok = drop_joints(X, REDUCED_DROP)
+            middle = sorted(sizes)[len(sizes) // 2]
+            for seed in seeds:
+                penn_run(Xr[ok], y[ok], video[ok], train[ok], middle, seed, n_epochs, rows,
+                         "Penn Action, 10 joints")
+    else:
+        print(f"{args.data} not found: Penn Action skipped (see the script's docstring for the data)")
+    summary(rows)
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=1))
+
+
+if __name__ == "__main__":
+    main()
