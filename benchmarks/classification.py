@@ -175,14 +175,14 @@ def summary(rows):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT)
-    parser.add_argument("--quick", action="store_true", help="one size, one seed, 5 epochs, no reduced skeleton")
+    parser.add_argument("--quick", action="store_true", help="5 %% of the videos, one seed, 3 epochs, no reduced skeleton")
     parser.add_argument("--sizes", type=float, nargs="+", default=[0.05, 0.2, 1.0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--n-epochs", type=int, default=20)
     parser.add_argument("--skip-stick-figures", action="store_true")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
-    sizes, seeds, n_epochs = ([0.2], [0], 5) if args.quick else (args.sizes, args.seeds, args.n_epochs)
+    sizes, seeds, n_epochs = ([0.05], [0], 3) if args.quick else (args.sizes, args.seeds, args.n_epochs)
     rows = []
     if not args.skip_stick_figures:
         for n_train in ([300] if args.quick else [300, 3000]):

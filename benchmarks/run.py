@@ -59,6 +59,10 @@ BENCHMARKS = {
     ),
     "imputation": Benchmark("imputation.py", "PoseImputer against scikit-learn's imputers (COCO, sticks)",
                             data=COCO, minutes=10),
+    "classification": Benchmark(
+        "classification.py", "tokens vs coordinates as classifier features (Penn Action sizes, stick figures)",
+        full=("--seeds", "0", "1", "--n-epochs", "10"), minutes=60,
+    ),
     "penn_action_ablation": Benchmark(
         "penn_action_ablation.py", "video-level action recognition descriptors on Penn Action",
         data=PENN, minutes=40,

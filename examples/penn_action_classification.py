@@ -7,11 +7,18 @@ Pennsylvania's Penn Action page) or the compact ``penn_action_2d.npz``; by defau
 ``../shared/data/penn_action_2d.npz`` beside this repository. Nothing is downloaded.
 
 Penn's official train/test split by video. Each frame is normalised by its person box
-(posetok.datasets.normalize_to_box) and invisible joints are NaN.
-- Frame level: tokens one-hot -> LogisticRegression, against the normalised
-  coordinates (mean-imputed, standardised) -> the same classifier.
-- Video level: bag of tokens (per-position token frequencies) -> LogisticRegression,
-  against mean-pooled normalised coordinates -> the same classifier.
+(posetok.datasets.normalize_to_box) and invisible joints are NaN. The two recommended
+recipes (docs/benchmarks.md measures them across datasets and training sizes:
+benchmarks/classification.py):
+
+- Frame level: ``PoseTokenizer(encode="latent")`` -> StandardScaler ->
+  LogisticRegressionCV, against the normalised coordinates (mean-imputed) -> the
+  same classifier.
+- Video level: ``PerFrame(PoseTokenizer(encode="latent"))`` ->
+  ``TemporalPool()`` (mean, std and velocity statistics) -> StandardScaler ->
+  LogisticRegressionCV, against mean+std pooled coordinates -> the same classifier.
+
+The classifier's C is chosen by cross-validation on the training set only.
 """
 
 from __future__ import annotations
@@ -23,15 +30,15 @@ from pathlib import Path
 import numpy as np
 from sklearn.frozen import FrozenEstimator
 from sklearn.impute import SimpleImputer
-from sklearn.linear_model import LogisticRegression
+from sklearn.linear_model import LogisticRegressionCV
 from sklearn.metrics import accuracy_score, confusion_matrix
 from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from sklearn.preprocessing import StandardScaler
 
 from posetok import PoseTokenizer
 from posetok.datasets import normalize_to_box, visibility_to_nan
 from posetok.readers import load_penn_action
-from posetok.video import BagOfTokens, MeanPool, PerFrame, split_by_group
+from posetok.video import PerFrame, TemporalPool, split_by_group
 
 DEFAULT = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "penn_action_2d.npz"
 
@@ -56,22 +63,22 @@ def main():
     args = parser.parse_args()
     data = load_penn_action(args.data)
     X, y, video, train = prepare(data)
-    step, n_epochs = (8, 8) if args.quick else (3, 30)
+    step, n_epochs = (8, 5) if args.quick else (3, 30)
     print(f"{len(X)} frames of {len(np.unique(video))} videos; {len(data.action_names)} actions", flush=True)
 
     tic = time.perf_counter()
-    tok = PoseTokenizer(args.n_tokens, codebook_size=args.codebook_size, n_epochs=n_epochs,
+    # the tokenizer learns from training poses without their labels; fitted once, then frozen
+    tok = PoseTokenizer(args.n_tokens, codebook_size=args.codebook_size, n_epochs=n_epochs, encode="latent",
                         random_state=0).fit(X[train][::step])
     print(f"tokenizer fitted on {len(X[train][::step])} frames in {time.perf_counter() - tic:.0f} s", flush=True)
     frozen = FrozenEstimator(tok)
-    onehot = OneHotEncoder(categories=[np.arange(tok.codebook_size)] * tok.n_tokens)
-    clf = lambda: LogisticRegression(max_iter=300)  # noqa: E731
+    clf = lambda: LogisticRegressionCV(Cs=[0.01, 0.1, 1.0, 10.0], cv=3, max_iter=300)  # noqa: E731
     results = {}
 
-    # frame level: every `step`-th frame for both training and test
-    tr, te = np.flatnonzero(train)[::step], np.flatnonzero(~train)[::step]
+    # frame level: every 8th frame for both training and test (neighbouring frames are near duplicates)
+    tr, te = np.flatnonzero(train)[::8], np.flatnonzero(~train)[::8]
     for name, pipe in {
-        "tokens one-hot": make_pipeline(frozen, onehot, clf()),
+        "tokens, latent vectors": make_pipeline(frozen, StandardScaler(), clf()),
         "normalised coordinates": make_pipeline(SimpleImputer(), StandardScaler(), clf()),
     }.items():
         pipe.fit(X[tr], y[tr])
@@ -83,10 +90,9 @@ def main():
     videos_te, _, y_te = split_by_group(X[~train], video[~train], y[~train])
     predictions = {}
     for name, pipe in {
-        "bag of tokens": make_pipeline(PerFrame(frozen), BagOfTokens(tok.codebook_size), clf()),
-        "bag of tokens, tf-idf": make_pipeline(PerFrame(frozen), BagOfTokens(tok.codebook_size, tfidf=True),
-                                               LogisticRegression(max_iter=300, C=10)),
-        "mean-pooled coordinates": make_pipeline(MeanPool(with_std=True), StandardScaler(), clf()),
+        "tokens, latent vectors pooled": make_pipeline(PerFrame(frozen), TemporalPool(), StandardScaler(), clf()),
+        "coordinates, mean+std pooled": make_pipeline(
+            TemporalPool(stats=("mean", "std"), velocity_stats=()), StandardScaler(), clf()),
     }.items():
         pipe.fit(videos_tr, y_tr)
         predictions[name] = pipe.predict(videos_te)
@@ -95,7 +101,7 @@ def main():
 
     print()
     print(f"tokenizer: {tok.n_tokens} tokens x {tok.codebook_size} codes, {n_epochs} epochs; "
-          f"frames subsampled 1/{step} at frame level")
+          f"fitted on every {step}th training frame; frames subsampled 1/8 at frame level")
     print("| level | features | accuracy |")
     print("|---|---|---|")
     for (level, name), acc in results.items():
@@ -107,7 +113,7 @@ def main():
         import matplotlib.pyplot as plt
 
         fig, axes = plt.subplots(1, 2, figsize=(13, 6))
-        for ax, name in zip(axes, ["bag of tokens", "mean-pooled coordinates"]):
+        for ax, name in zip(axes, predictions):
             cm = confusion_matrix(y_te, predictions[name], labels=np.arange(len(data.action_names)))
             ax.imshow(cm / cm.sum(1, keepdims=True).clip(1), cmap="Blues", vmin=0, vmax=1)
             ax.set_xticks(range(len(data.action_names)), data.action_names, rotation=90, fontsize=7)

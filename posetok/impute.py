@@ -113,7 +113,8 @@ class PoseImputer(TransformerMixin, BaseEstimator):
         missing = np.isnan(X)
         if missing.any():
             rows = missing.any(1)
-            decoded = self.tokenizer_.inverse_transform(self.tokenizer_.transform(X[rows]))
+            # in X's units also when the tokenizer normalises each pose by its own frame
+            decoded = self.tokenizer_._reconstruct(X[rows])
             X[rows] = np.where(missing[rows], decoded, X[rows])
         return X
 

@@ -74,7 +74,8 @@ def save(tokenizer, path) -> Path:
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
         "posetok_version": __version__,
-        "params": tokenizer.get_params(),
+        # the parameters as fitted: set_params after fit changes neither the model nor the file
+        "params": {**tokenizer.get_params(), **tokenizer._fitted_params()},
         "fitted": {name: _to_json(getattr(tokenizer, name)) for name in _FITTED},
     }
     if hasattr(tokenizer, "feature_names_in_"):
@@ -165,8 +166,9 @@ def load(path):
             value = np.asarray(value, dtype=object)
         setattr(tok, name, value)
     tok.network_ = net.eval()
+    tok.normalize_ = tok.normalize
     tok.refinement_codebooks_ = refinement.double().numpy()
-    tok.bits_per_pose_ = tok._bits_per_pose(n_keypoints)
+    tok.bits_per_pose_ = tok._bits_per_pose()
     return tok
 
 

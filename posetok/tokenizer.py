@@ -208,6 +208,10 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
         Column names of X, when X is a DataFrame with string column names.
     n_keypoints_ : int
         Number of keypoints K learned from X.
+    normalize_ : str
+        The ``normalize`` the model was fitted with; :meth:`transform` keeps
+        using it whatever ``set_params`` says until the next fit (so do the
+        sizes: ``network_.config`` holds them).
     mean_ : ndarray of shape (n_features_in_,)
         Per-coordinate mean of the training poses (missing joints ignored).
     scale_ : float
@@ -369,7 +373,7 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
         X = validate_data(self, _as_2d(X), dtype=np.float64, ensure_all_finite="allow-nan", reset=True)
         _check_keypoint_columns(X.shape[1])
         observed = _observed_mask(X)
-        X = self._frame(X)
+        X = self._pose_frame(X, self.normalize)[0]
         device = _resolve_device(self.device)
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
 
@@ -436,11 +440,12 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
         refinement = self._fit_refinement(net, keypoints, observed, ids, seed)
 
         self.n_keypoints_ = config.n_keypoints
+        self.normalize_ = self.normalize
         self.refinement_codebooks_ = refinement
-        self.bits_per_pose_ = self._bits_per_pose(config.n_keypoints)
+        self.network_ = net
+        self.bits_per_pose_ = self._bits_per_pose()
         self.mean_ = mean
         self.scale_ = scale
-        self.network_ = net
         self.history_ = history
         self.codebook_usage_ = n_used / self.codebook_size
         self.device_ = str(device)
@@ -480,7 +485,8 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
             residuals = _residuals(self.network_, keypoints, torch.as_tensor(ids))
             refined = residual_codes(residuals, observed.numpy(), self.refinement_codebooks_)
             ids = np.hstack([ids, refined])
-        return features_from_ids(self.encode, ids, self.n_tokens, self.codebook_, self.refinement_codebooks_,
+        return features_from_ids(self.encode, ids, self.network_.config.n_tokens, self.codebook_,
+                                 self.refinement_codebooks_,
                                  latent=None if latent is None else latent.numpy())
 
     def inverse_transform(self, X):
@@ -507,12 +513,17 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
         if self.encode == "ordinal":
             ids = self._check_tokens(X)
         else:
-            ids = ids_from_features(self.encode, self._check_features(X), self.n_tokens, self.codebook_,
-                                    self.refinement_codebooks_)
+            ids = ids_from_features(self.encode, self._check_features(X), self.network_.config.n_tokens,
+                                    self.codebook_, self.refinement_codebooks_)
         if not len(ids):
             return np.empty((0, self.n_features_in_))
-        poses = decode(self.network_, torch.as_tensor(ids[:, : self.n_tokens])).double().numpy()
-        poses += residual_offsets(ids[:, self.n_tokens :], self.refinement_codebooks_)
+        return self._decode_ids(ids)
+
+    def _decode_ids(self, ids):
+        """Poses (n, 2K) of validated ids, in the units of X (the per-pose frame with ``normalize="pose"``)."""
+        n_tokens = self.network_.config.n_tokens
+        poses = decode(self.network_, torch.as_tensor(ids[:, :n_tokens])).double().numpy()
+        poses += residual_offsets(ids[:, n_tokens:], self.refinement_codebooks_)
         return poses.reshape(len(ids), -1) * self.scale_ + self.mean_
 
     def score(self, X, y=None):
@@ -571,7 +582,8 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
             names_in = getattr(self, "feature_names_in_", None)
             if names_in is not None and not np.array_equal(input_features, names_in):
                 raise ValueError("input_features is not equal to feature_names_in_")
-        return feature_names(self.encode, self.n_tokens, self.codebook_size, self.token_dim,
+        config = self.network_.config
+        return feature_names(self.encode, config.n_tokens, config.codebook_size, config.token_dim,
                              self._n_refinement_stages, self.n_keypoints_, self.refinement_codebooks_.shape[2])
 
     def save(self, path):
@@ -630,24 +642,69 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
             dropout=self.dropout,
         )
 
-    def _frame(self, X):
-        """X in the frame the network sees before the fitted normalisation."""
-        if self.normalize == "dataset":
-            return X
+    @staticmethod
+    def _pose_frame(X, normalize):
+        """X in the frame the network sees before the fitted normalisation.
+
+        Returns the framed X and, per pose, the centre (n, 2) and size (n,) that
+        map it back (``framed * size + centre``); identity for ``"dataset"``.
+        """
+        if normalize == "dataset":
+            return X, np.zeros((len(X), 2)), np.ones(len(X))
         kp = X.reshape(len(X), -1, 2)
         lo, hi = np.nanmin(kp, axis=1), np.nanmax(kp, axis=1)
         size = (hi - lo).max(axis=1)
         size = np.where(size > 0, size, 1.0)  # one observed joint: translation only
-        return ((kp - ((lo + hi) / 2)[:, None]) / size[:, None, None]).reshape(len(X), -1)
+        centre = (lo + hi) / 2
+        return ((kp - centre[:, None]) / size[:, None, None]).reshape(len(X), -1), centre, size
+
+    def _reconstruct(self, X):
+        """Encode and decode X; the poses in the units of X itself, also with ``normalize="pose"``.
+
+        :meth:`inverse_transform` cannot do this for ``normalize="pose"``, since
+        ids carry no position or size; here each pose's own frame (from its
+        observed joints) maps the decoding back. Used by :class:`~posetok.PoseImputer`.
+        """
+        check_is_fitted(self)
+        X = validate_data(self, _as_2d(X), dtype=np.float64, ensure_all_finite="allow-nan", reset=False)
+        _, centre, size = self._pose_frame(X, self.normalize_)
+        keypoints, observed = self._normalised(X)
+        ids = encode(self.network_, keypoints, observed)
+        if self._n_refinement_stages:
+            residuals = _residuals(self.network_, keypoints, ids)
+            refined = residual_codes(residuals, observed.numpy(), self.refinement_codebooks_)
+            ids = torch.as_tensor(np.hstack([ids.numpy().astype(np.int64), refined]))
+        poses = self._decode_ids(ids.numpy().astype(np.int64)).reshape(len(X), -1, 2)
+        return (poses * size[:, None, None] + centre[:, None]).reshape(len(X), -1)
 
     @property
     def _n_refinement_stages(self) -> int:
         # the fitted stages, not the parameter, which set_params may have changed since fit
         return self.refinement_codebooks_.shape[0]
 
-    def _bits_per_pose(self, n_keypoints: int) -> float:
-        refinement = self.refinement_stages * n_keypoints * np.log2(self.refinement_codebook_size)
-        return float(self.n_tokens * np.log2(self.codebook_size) + refinement)
+    def _bits_per_pose(self) -> float:
+        """Bits of one pose's ids, from the fitted model (not parameters changed since)."""
+        n_stages, n_keypoints, n_refinement_codes, _ = self.refinement_codebooks_.shape
+        config = self.network_.config
+        refinement = n_stages * n_keypoints * np.log2(n_refinement_codes)
+        return float(config.n_tokens * np.log2(config.codebook_size) + refinement)
+
+    def _fitted_params(self) -> dict:
+        """The parameters that define the fitted model, as it was fitted.
+
+        ``set_params`` after fit changes the parameters but not the model
+        (as in scikit-learn); :mod:`posetok.io` saves these values.
+        """
+        config = self.network_.config
+        n_stages, _, n_refinement_codes, _ = self.refinement_codebooks_.shape
+        return {
+            "n_tokens": config.n_tokens, "codebook_size": config.codebook_size, "token_dim": config.token_dim,
+            "encoder_width": config.encoder_width, "encoder_depth": config.encoder_depth,
+            "decoder_width": config.decoder_width, "decoder_depth": config.decoder_depth,
+            "token_mlp_width": config.token_mlp_width, "dropout": config.dropout,
+            "refinement_stages": n_stages, "refinement_codebook_size": n_refinement_codes,
+            "normalize": self.normalize_,
+        }
 
     def _fit_refinement(self, net, keypoints, observed, ids, seed) -> np.ndarray:
         """Refinement codebooks fitted to the training poses' residuals after decoding ``ids``."""
@@ -667,7 +724,7 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
         check_is_fitted(self)
         X = validate_data(self, _as_2d(X), dtype=np.float64, ensure_all_finite="allow-nan", reset=False)
         observed = _observed_mask(X)
-        return _network_input((self._frame(X) - self.mean_) / self.scale_, observed)
+        return _network_input((self._pose_frame(X, self.normalize_)[0] - self.mean_) / self.scale_, observed)
 
     def _check_features(self, X):
         """Features of a non-ordinal encoding as a 2-D float array or sparse matrix."""
@@ -689,13 +746,14 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
         if ids.dtype.kind not in "iuf":  # booleans, strings and objects are not ids
             raise TypeError(f"token ids must be integers, got an array of dtype {ids.dtype}")
         n_stages, _, n_refinement_codes, _ = self.refinement_codebooks_.shape
-        widths = [self.n_tokens + s * self.n_keypoints_ for s in range(n_stages + 1)]
+        n_tokens, codebook_size = self.network_.config.n_tokens, self.network_.config.codebook_size
+        widths = [n_tokens + s * self.n_keypoints_ for s in range(n_stages + 1)]
         if ids.ndim != 2 or ids.shape[1] not in widths:
-            expected = f"(n_samples, {self.n_tokens})"
+            expected = f"(n_samples, {n_tokens})"
             if n_stages:
                 expected = (
                     f"(n_samples, n_tokens + s * n_keypoints_) = (n_samples, one of {widths}): "
-                    f"{self.n_tokens} token ids and up to {n_stages} refinement stage(s) "
+                    f"{n_tokens} token ids and up to {n_stages} refinement stage(s) "
                     f"of {self.n_keypoints_} ids"
                 )
             raise ValueError(f"token ids must have shape {expected}, got {ids.shape}")
@@ -703,8 +761,8 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
             if not np.all(np.isfinite(ids)) or np.any(ids != np.round(ids)):
                 raise ValueError("token ids must be whole numbers; got non-integral or non-finite floats")
         for what, part, size in (
-            ("token ids", ids[:, : self.n_tokens], self.codebook_size),
-            ("refinement ids", ids[:, self.n_tokens :], n_refinement_codes),
+            ("token ids", ids[:, : n_tokens], codebook_size),
+            ("refinement ids", ids[:, n_tokens :], n_refinement_codes),
         ):
             if part.size and (part.min() < 0 or part.max() >= size):
                 raise ValueError(f"{what} must lie in [0, {size}); got values from {part.min()} to {part.max()}")

@@ -89,3 +89,16 @@ def test_imputes_better_than_the_mean(stick_figures):
     err = np.abs(imp.transform(gappy) - X_test)[hidden].mean()
     err_mean = np.abs(SimpleImputer().fit(X).transform(gappy) - X_test)[hidden].mean()
     assert err < 0.35 * err_mean
+
+
+def test_pose_normalised_tokenizer_fills_in_the_units_of_X(stick_figures):
+    # issue 15, item 1: with normalize="pose" the filled joints were left in the per-pose frame
+    X = stick_figures[0]
+    X_missing = hide_joints(X, 0.15, seed=3)
+    imputer = PoseImputer(PoseTokenizer(**{**TINY, "n_epochs": 20, "normalize": "pose"})).fit(X_missing)
+    filled = imputer.transform(X_missing)
+    hidden = np.isnan(X_missing)
+    # a stick figure lives in a 64-px frame: filled joints must land near where they were hidden
+    error = np.abs(filled[hidden] - X[hidden])
+    assert np.median(error) < 8.0, np.median(error)
+    assert filled[hidden].min() > 0.0

@@ -202,3 +202,18 @@ def test_missing_joints_in_fit_and_transform(stick_figures):
     assert ids.shape == (len(X), TINY["n_tokens"])
     assert np.isfinite(tok.inverse_transform(ids)).all()
     assert np.isfinite(tok.score(X))
+
+
+def test_set_params_after_fit_does_not_change_the_fitted_model(tmp_path, stick_figures):
+    # issue 15, item 2: a fitted model keeps the configuration it was fitted with until refitted
+    X = stick_figures[0][:100]
+    tok = PoseTokenizer(**TINY).fit(X)
+    ids, names, X_hat = tok.transform(X), tok.get_feature_names_out(), tok.inverse_transform(tok.transform(X))
+    tok.set_params(n_tokens=8, codebook_size=4, token_dim=3, normalize="pose", refinement_stages=2)
+    np.testing.assert_array_equal(tok.transform(X), ids)
+    np.testing.assert_array_equal(tok.get_feature_names_out(), names)
+    np.testing.assert_array_equal(tok.inverse_transform(ids), X_hat)
+    assert tok.bits_per_pose_ == 4 * 4  # 4 tokens of 16 codes
+    loaded = PoseTokenizer.load(tok.save(tmp_path / "tok.posetok"))
+    np.testing.assert_array_equal(loaded.transform(X), ids)
+    assert loaded.n_tokens == 4 and loaded.normalize == "dataset"
