@@ -75,7 +75,7 @@ def save(tokenizer, path) -> Path:
         "format_version": FORMAT_VERSION,
         "posetok_version": __version__,
         # the parameters as fitted: set_params after fit changes neither the model nor the file
-        "params": {**tokenizer.get_params(), **tokenizer._fitted_params()},
+        "params": _to_json({**tokenizer.get_params(), **tokenizer._fitted_params()}),
         "fitted": {name: _to_json(getattr(tokenizer, name)) for name in _FITTED},
     }
     if hasattr(tokenizer, "feature_names_in_"):
@@ -99,8 +99,154 @@ def save(tokenizer, path) -> Path:
     return path
 
 
+# Caps checked before anything is read or allocated: a real model.json is a few kB to a
+# few MB (the history grows with epochs); the largest real models are tens of MB.
+MAX_JSON_BYTES = 16 * 2**20
+MAX_STATE_BYTES = 1024 * 2**20
+
+_META_KEYS = {"format", "format_version", "posetok_version", "params", "fitted"}
+_REQUIRED_FITTED = {"n_features_in_", "n_keypoints_", "mean_", "scale_"}
+_OPTIONAL_FITTED = {"history_", "codebook_usage_", "device_", "fit_time_", "feature_names_in_"}
+
+
+def _refuse(path, what):
+    raise ValueError(f"{path}: {what}")
+
+
+def _read_members(path):
+    try:
+        with zipfile.ZipFile(path) as zf:
+            infos = {info.filename: info for info in zf.infolist()}
+            if not {"model.json", "state.pt"} <= infos.keys():
+                _refuse(path, "not a posetok model file (no model.json and state.pt inside)")
+            for name, cap in (("model.json", MAX_JSON_BYTES), ("state.pt", MAX_STATE_BYTES)):
+                if infos[name].file_size > cap:
+                    _refuse(path, f"{name} is {infos[name].file_size} bytes, more than a model can need ({cap})")
+            return zf.read("model.json"), zf.read("state.pt")
+    except (zipfile.BadZipFile, EOFError, zipfile.LargeZipFile, OSError) as exc:
+        if isinstance(exc, FileNotFoundError):
+            raise
+        raise ValueError(f"{path} is not a posetok model file, or it is truncated or damaged ({exc})") from exc
+
+
+def _from_json_param(value):
+    if isinstance(value, dict) and set(value) == {"RandomState"}:
+        state = value["RandomState"]
+        if not (isinstance(state, list) and len(state) == 5 and isinstance(state[1], list)
+                and len(state[1]) == 624 and all(isinstance(v, int) and 0 <= v < 2**32 for v in state[1])):
+            raise ValueError("random_state: a malformed RandomState state")
+        rng = np.random.RandomState()
+        rng.set_state((str(state[0]), np.asarray(state[1], dtype=np.uint32), int(state[2]), int(state[3]),
+                       float(state[4])))
+        return rng
+    return value
+
+
+def _check_params(path, params):
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    from .tokenizer import PoseTokenizer
+
+    if not isinstance(params, dict):
+        _refuse(path, "params must be a JSON object")
+    known = PoseTokenizer().get_params()
+    unknown = sorted(set(params) - set(known))
+    if unknown:
+        _refuse(path, f"unknown parameter {unknown[0]!r} in params")
+    try:
+        params = {k: _from_json_param(v) if k == "random_state" else v for k, v in params.items()}
+        tok = PoseTokenizer(**params)
+        tok._validate_params()
+    except (InvalidParameterError, ValueError, TypeError) as exc:
+        _refuse(path, f"invalid params: {exc}")
+    return tok
+
+
+def _is_int(value, low):
+    return isinstance(value, int) and not isinstance(value, bool) and value >= low
+
+
+def _is_number(value):
+    return isinstance(value, int | float) and not isinstance(value, bool) and np.isfinite(value)
+
+
+def _check_fitted(path, fitted):
+    """Each fitted attribute by name, type, range and shape; returns them converted."""
+    if not isinstance(fitted, dict):
+        _refuse(path, "fitted must be a JSON object")
+    keys = set(fitted)
+    if not _REQUIRED_FITTED <= keys:
+        _refuse(path, f"fitted lacks {sorted(_REQUIRED_FITTED - keys)[0]!r}")
+    if keys - _REQUIRED_FITTED - _OPTIONAL_FITTED:
+        _refuse(path, f"unknown fitted attribute {sorted(keys - _REQUIRED_FITTED - _OPTIONAL_FITTED)[0]!r}")
+    n_features, n_keypoints = fitted["n_features_in_"], fitted["n_keypoints_"]
+    if not _is_int(n_keypoints, 1):
+        _refuse(path, f"n_keypoints_ must be a positive integer, got {n_keypoints!r}")
+    if n_features != 2 * n_keypoints or not _is_int(n_features, 2):
+        _refuse(path, f"n_features_in_ must be 2 * n_keypoints_ = {2 * n_keypoints}, got {n_features!r}")
+    mean = fitted["mean_"]
+    if not (isinstance(mean, list) and len(mean) == n_features and all(_is_number(v) for v in mean)):
+        _refuse(path, f"mean_ must be a list of {n_features} finite numbers")
+    if not (_is_number(fitted["scale_"]) and fitted["scale_"] > 0):
+        _refuse(path, f"scale_ must be a finite positive number, got {fitted['scale_']!r}")
+    out = {"n_features_in_": n_features, "n_keypoints_": n_keypoints,
+           "mean_": np.asarray(mean, dtype=float), "scale_": float(fitted["scale_"])}
+    history = fitted.get("history_", [])
+    if not (isinstance(history, list) and all(isinstance(r, dict) for r in history)):
+        _refuse(path, "history_ must be a list of objects")
+    out["history_"] = history
+    usage = fitted.get("codebook_usage_", float("nan"))
+    if not (isinstance(usage, int | float) and not isinstance(usage, bool) and (0 <= usage <= 1 or usage != usage)):
+        _refuse(path, f"codebook_usage_ must be a number in [0, 1], got {usage!r}")
+    out["codebook_usage_"] = float(usage)
+    device = fitted.get("device_", "cpu")
+    if not isinstance(device, str) or len(device) > 64:
+        _refuse(path, f"device_ must be a short string, got {device!r}")
+    out["device_"] = device
+    fit_time = fitted.get("fit_time_", 0.0)
+    if not (_is_number(fit_time) and fit_time >= 0):
+        _refuse(path, f"fit_time_ must be a non-negative number, got {fit_time!r}")
+    out["fit_time_"] = float(fit_time)
+    if "feature_names_in_" in fitted:
+        names = fitted["feature_names_in_"]
+        if not (isinstance(names, list) and len(names) == n_features and all(isinstance(n, str) for n in names)):
+            _refuse(path, f"feature_names_in_ must be a list of {n_features} strings")
+        out["feature_names_in_"] = np.asarray(names, dtype=object)
+    return out
+
+
+def _check_state(path, state, config, expected_refinement):
+    """The tensors against the network ``config`` describes, without allocating it."""
+    from .nn import PoseTokenizerNet
+
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        _refuse(path, "state.pt must hold a dictionary of tensors")
+    for part, depth in (("encoder", config.encoder_depth), ("decoder", config.decoder_depth)):
+        found = {k.split(".")[2] for k in state if k.startswith(f"{part}.blocks.")}
+        if found != {str(i) for i in range(len(found))} or len(found) != depth:
+            _refuse(path, f"params say {part}_depth={depth}, the tensors hold {len(found)} {part} blocks")
+    with torch.device("meta"):  # shapes only: nothing is allocated for the sizes the file claims
+        expected = {k: tuple(v.shape) for k, v in PoseTokenizerNet(config).state_dict().items()}
+    expected[_REFINEMENT_KEY] = expected_refinement
+    if set(state) != set(expected) - ({_REFINEMENT_KEY} if _REFINEMENT_KEY not in state else set()):
+        missing = sorted(set(expected) - set(state) - {_REFINEMENT_KEY})
+        extra = sorted(set(state) - set(expected))
+        _refuse(path, f"the tensors do not fit the model the params describe: missing {missing[:3]}, "
+                      f"unexpected {extra[:3]}")
+    for key, tensor in state.items():
+        if tuple(tensor.shape) != expected[key]:
+            _refuse(path, f"tensor {key!r} has shape {tuple(tensor.shape)}, the params describe {expected[key]}")
+        if not tensor.is_floating_point():
+            _refuse(path, f"tensor {key!r} must hold floats, got {tensor.dtype}")
+        if not torch.isfinite(tensor).all():
+            _refuse(path, f"tensor {key!r} holds NaN or infinite values")
+
+
 def load(path):
     """Read a tokenizer written by :func:`save`; never executes code from the file.
+
+    Every field is checked (type, range, shape) before anything is built, and
+    sizes are checked before anything is allocated.
 
     Parameters
     ----------
@@ -116,55 +262,49 @@ def load(path):
     FileNotFoundError
         If ``path`` does not exist.
     ValueError
-        If the file is not a posetok model, is truncated or damaged, or was
-        written in another format version.
+        If the file is not a posetok model, is truncated or damaged, was
+        written in another format version, or any field is out of place; the
+        message names the field.
     """
     from . import __version__
     from .nn import PoseTokenizerNet
-    from .tokenizer import PoseTokenizer
 
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no such posetok model file: {path}")
+    json_bytes, state_bytes = _read_members(path)
     try:
-        with zipfile.ZipFile(path) as zf:
-            names = set(zf.namelist())
-            if not {"model.json", "state.pt"} <= names:
-                raise ValueError(f"{path} is not a posetok model file (no model.json and state.pt inside)")
-            meta = json.loads(zf.read("model.json"))
-            state_bytes = zf.read("state.pt")
-    except (zipfile.BadZipFile, EOFError, json.JSONDecodeError, zipfile.LargeZipFile) as exc:
-        raise ValueError(f"{path} is not a posetok model file, or it is truncated or damaged ({exc})") from exc
+        meta = json.loads(json_bytes)
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        raise ValueError(f"{path}: model.json is not valid JSON ({exc})") from exc
     if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
         raise ValueError(f"{path} is not a posetok model file")
-    if meta.get("format_version") not in _READABLE_VERSIONS:
+    if meta.get("format_version") not in _READABLE_VERSIONS or isinstance(meta.get("format_version"), bool):
         raise ValueError(
             f"{path} was written by posetok {meta.get('posetok_version')} in file format version "
             f"{meta.get('format_version')}; posetok {__version__} reads versions "
             f"{', '.join(map(str, _READABLE_VERSIONS))} only"
         )
+    if set(meta) - _META_KEYS:
+        _refuse(path, f"unknown field {sorted(set(meta) - _META_KEYS)[0]!r} in model.json")
+    tok = _check_params(path, meta.get("params"))
+    fitted = _check_fitted(path, meta.get("fitted"))
+    n_keypoints = fitted["n_keypoints_"]
+    config = tok._network_config(n_keypoints)
     try:
         state = torch.load(io.BytesIO(state_bytes), map_location="cpu", weights_only=True)
     except Exception as exc:
         raise ValueError(f"the tensors in {path} cannot be read: {exc}") from exc
-    tok = PoseTokenizer(**meta["params"])
-    fitted = meta["fitted"]
-    n_keypoints = fitted["n_keypoints_"]
-    net = PoseTokenizerNet(tok._network_config(n_keypoints))
-    refinement = state.pop(_REFINEMENT_KEY, torch.zeros((0, n_keypoints, tok.refinement_codebook_size, 2)))
-    expected = (tok.refinement_stages, n_keypoints, tok.refinement_codebook_size, 2)
-    try:
-        net.load_state_dict(state)
-        if tuple(refinement.shape) != expected:
-            raise RuntimeError(f"refinement codebooks of shape {tuple(refinement.shape)}, expected {expected}")
-    except (RuntimeError, TypeError, AttributeError) as exc:
-        raise ValueError(f"the tensors in {path} do not fit the model it describes: {exc}") from exc
-    for name, value in fitted.items():
-        if name == "mean_":
-            value = np.asarray(value, dtype=float)
-        elif name == "feature_names_in_":
-            value = np.asarray(value, dtype=object)
-        setattr(tok, name, value)
+    expected_refinement = (tok.refinement_stages, n_keypoints, tok.refinement_codebook_size, 2)
+    _check_state(path, state, config, expected_refinement)
+    refinement = state.pop(_REFINEMENT_KEY, torch.zeros(expected_refinement))
+    net = PoseTokenizerNet(config)
+    net.load_state_dict(state)
+    tok.n_features_in_ = fitted["n_features_in_"]
+    if "feature_names_in_" in fitted:
+        tok.feature_names_in_ = fitted["feature_names_in_"]
+    for name in ("n_keypoints_", "mean_", "scale_", "history_", "codebook_usage_", "device_", "fit_time_"):
+        setattr(tok, name, fitted[name])
     tok.network_ = net.eval()
     tok.normalize_ = tok.normalize
     tok.refinement_codebooks_ = refinement.double().numpy()
@@ -173,9 +313,12 @@ def load(path):
 
 
 def _to_json(value):
+    if isinstance(value, np.random.RandomState):
+        name, keys, pos, has_gauss, gauss = value.get_state()
+        return {"RandomState": [name, keys.tolist(), int(pos), int(has_gauss), float(gauss)]}
     if isinstance(value, np.ndarray):
         return value.tolist()
-    if isinstance(value, (np.floating, np.integer)):
+    if isinstance(value, (np.floating, np.integer, np.bool_, np.str_)):
         return value.item()
     if isinstance(value, list):
         return [_to_json(v) for v in value]

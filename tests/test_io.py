@@ -1,8 +1,10 @@
+import io
 import json
 import zipfile
 
 import numpy as np
 import pytest
+import torch
 
 from posetok import PoseTokenizer
 from posetok.io import FORMAT_VERSION, load, save
@@ -133,7 +135,7 @@ def test_refinement_codebooks_of_the_wrong_shape_are_refused(stick_figures, tmp_
     tok = PoseTokenizer(**TINY, refinement_stages=1, refinement_codebook_size=8).fit(stick_figures[0])
     path = save(tok, tmp_path / "t.posetok")
     _rewrite(path, tmp_path / "bad.posetok", params={**tok.get_params(), "refinement_stages": 2})
-    with pytest.raises(ValueError, match="refinement codebooks of shape"):
+    with pytest.raises(ValueError, match="refinement_codebooks. has shape"):
         load(tmp_path / "bad.posetok")
 
 
@@ -159,3 +161,84 @@ def test_version_1_files_still_load(tiny_fitted, stick_figures, tmp_path):
     loaded = load(tmp_path / "v1.posetok")
     np.testing.assert_array_equal(loaded.transform(stick_figures[0]), tiny_fitted.transform(stick_figures[0]))
     assert loaded.refinement_stages == 0 and loaded.bits_per_pose_ == tiny_fitted.bits_per_pose_
+
+
+def _tampered(tiny_fitted, tmp_path, params=None, fitted=None, meta=None):
+    path = save(tiny_fitted, tmp_path / "t.posetok")
+    with zipfile.ZipFile(path) as zf:
+        original = json.loads(zf.read("model.json"))
+    changes = dict(meta or {})
+    if params is not None:
+        changes["params"] = {**original["params"], **params}
+    if fitted is not None:
+        changes["fitted"] = {k: v for k, v in {**original["fitted"], **fitted}.items() if v is not ...}
+    _rewrite(path, tmp_path / "bad.posetok", **changes)
+    return tmp_path / "bad.posetok"
+
+
+@pytest.mark.parametrize("params, fitted, meta, match", [
+    (None, {"transform": 1}, None, "unknown fitted attribute 'transform'"),
+    ({"normalize": "bogus"}, None, None, "invalid params.*normalize"),
+    ({"bogus": 1}, None, None, "unknown parameter 'bogus'"),
+    ({"encoder_depth": 10**9}, None, None, "encoder_depth=1000000000, the tensors hold 1"),
+    ({"encoder_width": 10**9}, None, None, "shape"),
+    ({"n_tokens": "4"}, None, None, "invalid params.*n_tokens"),
+    (None, {"scale_": 0}, None, "scale_ must be a finite positive"),
+    (None, {"scale_": -1.0}, None, "scale_ must be a finite positive"),
+    (None, {"scale_": 1e400}, None, "scale_"),
+    (None, {"mean_": [0.0] * 3}, None, "mean_ must be a list of 26"),
+    (None, {"mean_": [None] * 26}, None, "mean_ must be a list of 26 finite"),
+    (None, {"n_keypoints_": 12}, None, "n_features_in_ must be 2 \\* n_keypoints_"),
+    (None, {"n_keypoints_": ...}, None, "fitted lacks 'n_keypoints_'"),
+    (None, {"feature_names_in_": [1] * 26}, None, "feature_names_in_ must be a list of 26 strings"),
+    (None, None, {"extra": 1}, "unknown field 'extra'"),
+])
+def test_tampered_fields_are_refused_by_name(tiny_fitted, tmp_path, params, fitted, meta, match):
+    # issue 15, item 5: every field validated before anything is built
+    with pytest.raises(ValueError, match=match):
+        load(_tampered(tiny_fitted, tmp_path, params, fitted, meta))
+
+
+def test_nan_weights_are_refused(tiny_fitted, tmp_path):
+    path = save(tiny_fitted, tmp_path / "t.posetok")
+    with zipfile.ZipFile(path) as zf:
+        meta, state = zf.read("model.json"), torch.load(io.BytesIO(zf.read("state.pt")), weights_only=True)
+    state["decoder.head.bias"][0] = float("nan")
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    with zipfile.ZipFile(tmp_path / "nan.posetok", "w") as zf:
+        zf.writestr("model.json", meta)
+        zf.writestr("state.pt", buffer.getvalue())
+    with pytest.raises(ValueError, match="'decoder.head.bias' holds NaN"):
+        load(tmp_path / "nan.posetok")
+
+
+def test_oversized_json_is_refused_before_reading(tiny_fitted, tmp_path, monkeypatch):
+    import posetok.io
+
+    path = save(tiny_fitted, tmp_path / "t.posetok")
+    monkeypatch.setattr(posetok.io, "MAX_JSON_BYTES", 100)
+    with pytest.raises(ValueError, match="model.json is .* bytes, more than a model can need"):
+        load(path)
+
+
+@pytest.mark.parametrize("value", [np.int64(3), np.int32(0)])
+def test_numpy_typed_parameters_save(stick_figures, tmp_path, value):
+    # issue 15, item 6: GridSearchCV over a numpy grid leaves numpy scalars in the parameters
+    from .conftest import TINY
+
+    X = stick_figures[0][:100]
+    tok = PoseTokenizer(**{**TINY, "n_tokens": np.int64(4), "learning_rate": np.float32(5e-3),
+                           "random_state": value}).fit(X)
+    loaded = load(save(tok, tmp_path / "t.posetok"))
+    np.testing.assert_array_equal(loaded.transform(X), tok.transform(X))
+    assert loaded.random_state == int(value) and type(loaded.n_tokens) is int
+
+
+def test_random_state_instance_saves_and_loads(tiny_fitted, stick_figures, tmp_path):
+    from sklearn.base import clone
+
+    tok = clone(tiny_fitted).set_params(random_state=np.random.RandomState(5)).fit(stick_figures[0][:100])
+    loaded = load(save(tok, tmp_path / "t.posetok"))
+    assert isinstance(loaded.random_state, np.random.RandomState)
+    assert loaded.random_state.randint(1000) == tok.random_state.randint(1000)
