@@ -61,7 +61,7 @@ def load_coco_keypoints(path, *, min_keypoints=1):
         skeleton = d["skeleton_0based"] if "skeleton_0based" in d.files else np.zeros((0, 2), int)
         return Bunch(
             keypoints=d["keypoints"].astype(float),
-            visibility=d["visibility"].astype(np.uint8),
+            visibility=_coco_visibility(d["visibility"], f"{path}: visibility"),
             bbox=d["bbox"].astype(float),
             area=d["area"].astype(float) if "area" in d.files else np.full(n, np.nan),
             image_id=d["image_id"] if "image_id" in d.files else np.full(n, -1),
@@ -69,27 +69,63 @@ def load_coco_keypoints(path, *, min_keypoints=1):
             skeleton=skeleton.astype(int),
         )
     try:
-        doc = json.loads(path.read_text())
-        categories = [c for c in doc.get("categories", []) if "keypoints" in c]
-        anns = [
-            a for a in doc["annotations"]
-            if a.get("num_keypoints", np.count_nonzero(a["keypoints"][2::3])) >= min_keypoints
-        ]
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
-        raise ValueError(f"{path} is not a COCO keypoint annotation file: {exc}") from exc
+        doc = json.loads(path.read_bytes().decode("utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        raise ValueError(f"{path} is not a COCO keypoint annotation file (not UTF-8 JSON: {exc})") from exc
+    if not isinstance(doc, dict) or not isinstance(doc.get("annotations"), list):
+        raise ValueError(f"{path} is not a COCO keypoint annotation file: expected an object with an "
+                         "'annotations' list")
+    categories = doc.get("categories", [])
+    if not isinstance(categories, list):
+        raise ValueError(f"{path}: 'categories' must be a list")
+    categories = [c for c in categories if isinstance(c, dict) and "keypoints" in c]
     if not categories:
         raise ValueError(f"{path} has no category with keypoint names; is it a person_keypoints file?")
     names = np.array(categories[0]["keypoints"])
-    raw = np.array([a["keypoints"] for a in anns], dtype=float).reshape(len(anns), len(names), 3)
+    rows, boxes, kept = [], [], []
+    for i, a in enumerate(doc["annotations"]):
+        where = f"{path}: annotation {i} (id {a.get('id', '?') if isinstance(a, dict) else '?'})"
+        if not isinstance(a, dict):
+            raise ValueError(f"{where} is not an object")
+        kp = _numbers(a.get("keypoints"), 3 * len(names), where, "keypoints")
+        box = _numbers(a.get("bbox"), 4, where, "bbox")
+        vis = _coco_visibility(kp[2::3], f"{where}: keypoint visibility")
+        if a.get("num_keypoints", np.count_nonzero(vis)) >= min_keypoints:
+            rows.append(kp)
+            boxes.append(box)
+            kept.append(a)
+    raw = np.array(rows, dtype=float).reshape(len(rows), len(names), 3)
     return Bunch(
         keypoints=raw[..., :2],
         visibility=raw[..., 2].astype(np.uint8),
-        bbox=np.array([a["bbox"] for a in anns], dtype=float).reshape(len(anns), 4),
-        area=np.array([a.get("area", np.nan) for a in anns], dtype=float),
-        image_id=np.array([a.get("image_id", -1) for a in anns]),
+        bbox=np.array(boxes, dtype=float).reshape(len(rows), 4),
+        area=np.array([a.get("area", np.nan) for a in kept], dtype=float),
+        image_id=np.array([a.get("image_id", -1) for a in kept]),
         keypoint_names=names,
         skeleton=np.array(categories[0].get("skeleton", []), dtype=int).reshape(-1, 2) - 1,
     )
+
+
+def _numbers(value, length, where, field):
+    """A JSON list of ``length`` finite numbers as float64, or a ValueError naming the entry."""
+    if not isinstance(value, list) or len(value) != length:
+        got = f"{len(value)} values" if isinstance(value, list) else repr(type(value).__name__)
+        raise ValueError(f"{where}: '{field}' must be a list of {length} numbers, got {got}")
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in value):
+        raise ValueError(f"{where}: '{field}' must hold numbers only")
+    out = np.asarray(value, dtype=float)
+    if not np.all(np.isfinite(out)):
+        raise ValueError(f"{where}: '{field}' holds NaN or infinite values")
+    return out
+
+
+def _coco_visibility(values, where):
+    """COCO visibility flags as uint8, refusing anything but 0, 1 and 2 (no silent wrap-around)."""
+    values = np.asarray(values)
+    if values.dtype.kind not in "iuf" or not np.isin(values, (0, 1, 2)).all():
+        bad = values[~np.isin(values, (0, 1, 2))] if values.dtype.kind in "iuf" else values.ravel()
+        raise ValueError(f"{where}: COCO visibility flags must be 0, 1 or 2, got {bad.ravel()[0].item()!r}")
+    return values.astype(np.uint8)
 
 
 PENN_JOINTS = np.array([

@@ -95,3 +95,45 @@ def test_compact_files():
     assert coco.keypoints.shape == (6352, 17, 2) and coco.skeleton.min() == 0
     penn = load_penn_action(DATA / "penn_action_2d.npz")
     assert penn.keypoints.shape == (163841, 13, 2) and len(penn.action_names) == 15
+
+
+@pytest.mark.parametrize("visibility, shown", [(-1, "-1"), (1.5, "1.5"), (float("nan"), "nan"), (3, "3")])
+def test_coco_json_visibility_out_of_range_is_refused(tmp_path, visibility, shown):
+    # issue 15, item 4: -1 became 255 (read as visible), 1.5 became 1, NaN became 0
+    doc = {"categories": [{"keypoints": ["a", "b"], "skeleton": [[1, 2]]}],
+           "annotations": [{"id": 7, "keypoints": [1, 2, 2, 3, 4, visibility], "bbox": [0, 0, 5, 5]}]}
+    path = tmp_path / "k.json"
+    path.write_text(json.dumps(doc))
+    with pytest.raises(ValueError, match="annotation 0 \\(id 7\\)"):
+        load_coco_keypoints(path)
+
+
+def test_coco_npz_visibility_out_of_range_is_refused(tmp_path):
+    path = tmp_path / "k.npz"
+    np.savez(path, keypoints=np.zeros((1, 2, 2)), visibility=np.array([[2, -1]]), bbox=np.zeros((1, 4)))
+    with pytest.raises(ValueError, match="visibility flags must be 0, 1 or 2, got -1"):
+        load_coco_keypoints(path)
+
+
+@pytest.mark.parametrize("content, match", [
+    ("null", "expected an object with an 'annotations' list"),
+    ("[]", "expected an object"),
+    ('{"annotations": {}}', "expected an object"),
+    ('{"categories": [{"keypoints": ["a"]}], "annotations": [{"keypoints": [1, 2, 2]}]}',
+     "annotation 0 .*'bbox' must be a list of 4 numbers"),
+    ('{"categories": [{"keypoints": ["a"]}], "annotations": [{"keypoints": [1, 2], "bbox": [0, 0, 1, 1]}]}',
+     "'keypoints' must be a list of 3 numbers, got 2 values"),
+    ('{"categories": [{"keypoints": ["a"]}], "annotations": [5]}', "annotation 0 .* is not an object"),
+])
+def test_malformed_coco_json_names_the_problem(tmp_path, content, match):
+    path = tmp_path / "k.json"
+    path.write_text(content)
+    with pytest.raises(ValueError, match=match):
+        load_coco_keypoints(path)
+
+
+def test_non_utf8_coco_json(tmp_path):
+    path = tmp_path / "k.json"
+    path.write_bytes(b'{"annotations": "\xff"}')
+    with pytest.raises(ValueError, match="not UTF-8 JSON"):
+        load_coco_keypoints(path)
