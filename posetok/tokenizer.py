@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 import warnings
 from numbers import Integral, Real
@@ -105,6 +106,51 @@ def _kmeans_codebook(vectors: np.ndarray, codebook_size: int, seed: int) -> np.n
     return np.concatenate([distinct, fill + jitter])
 
 
+@contextlib.contextmanager
+def _training_torch_state():
+    """Gradients on, inference mode off and float32 by default for the duration of a fit.
+
+    A caller's ``torch.inference_mode()``, ``torch.set_grad_enabled(False)`` or
+    ``torch.set_default_dtype(torch.float64)`` must not break (or change) fitting;
+    the caller's settings are restored afterwards.
+    """
+    dtype = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float32)
+    try:
+        with torch.inference_mode(False), torch.enable_grad():
+            yield
+    finally:
+        torch.set_default_dtype(dtype)
+
+
+def _seed(random_state) -> int:
+    """One int32 seed for a fit. ``None`` draws fresh OS entropy, never numpy's global RNG."""
+    if random_state is None:
+        return int(np.random.default_rng().integers(np.iinfo(np.int32).max))
+    return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
+
+
+# A coordinate this many robust standard deviations from the mean makes the fitted scale
+# (a root mean square) so large that ordinary poses all normalise to nearly the same point.
+_OUTLIER_RATIO = 50.0
+
+
+def _warn_if_outliers(centred: np.ndarray, scale: float) -> None:
+    """Warn when a few extreme coordinates dominate the normalisation scale."""
+    values = np.abs(centred[~np.isnan(centred)])
+    robust = 1.4826 * float(np.median(values))  # the standard deviation, for normal data
+    if robust > 0 and scale > _OUTLIER_RATIO * robust:
+        worst = float(values.max())
+        warnings.warn(
+            f"X has extreme outliers: a coordinate lies {worst / robust:.3g} robust standard deviations "
+            f"from the mean, and they inflate the normalisation scale {scale / robust:.3g} times, so "
+            "ordinary poses become nearly identical to the network and get the same tokens; remove or "
+            "mark such joints as missing (NaN) before fitting",
+            UserWarning,
+            stacklevel=4,
+        )
+
+
 class PoseTokenizer(TransformerMixin, BaseEstimator):
     """Turn 2-D human poses into discrete tokens and back (PCT stage 1).
 
@@ -198,7 +244,10 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
         Print one progress line per epoch when positive.
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, shuffling, k-means and re-seeding. The same
-        seed gives the same tokens on the CPU. Global RNG state is not touched.
+        seed gives the same tokens on the CPU with the same number of torch
+        threads (floating-point sums depend on how the work is split). ``None``
+        draws a fresh seed from the operating system. numpy's and torch's
+        global RNG states are never touched.
 
     Attributes
     ----------
@@ -361,7 +410,8 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
         # leaves the estimator exactly as it was.
         previous = {k: self.__dict__[k] for k in _INPUT_ATTRIBUTES if k in self.__dict__}
         try:
-            return self._fit(X)
+            with _training_torch_state():
+                return self._fit(X)
         except BaseException:
             for k in _INPUT_ATTRIBUTES:
                 self.__dict__.pop(k, None)
@@ -375,16 +425,28 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
         observed = _observed_mask(X)
         X = self._pose_frame(X, self.normalize)[0]
         device = _resolve_device(self.device)
-        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        seed = _seed(self.random_state)
 
-        mean = np.nanmean(X, axis=0)
-        mean = np.where(np.isnan(mean), 0.0, mean)  # a joint never observed
+        never = np.flatnonzero(~observed.any(0))
+        if len(never):
+            warnings.warn(
+                f"keypoint(s) {never.tolist()} are missing (NaN) in every training pose: the tokenizer "
+                "cannot learn where they are, and inverse_transform will return made-up coordinates for "
+                "them; drop those columns or fit on poses where they are observed",
+                UserWarning,
+                stacklevel=3,
+            )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # the never-observed joints, warned above
+            mean = np.nanmean(X, axis=0)
+        mean = np.where(np.isnan(mean), 0.0, mean)
         centred = X - mean
         # root mean square, computed on centred / max so that huge inputs cannot overflow
         peak = float(np.nanmax(np.abs(centred)))
         scale = peak * float(np.sqrt(np.nanmean((centred / peak) ** 2))) if peak > 0 else 1.0
         if not np.isfinite(scale) or scale <= 0:
             scale = 1.0
+        _warn_if_outliers(centred, scale)
         keypoints, observed_t = _network_input(centred / scale, observed)
 
         config = self._network_config(X.shape[1] // 2)
@@ -398,14 +460,20 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
             mask_probability=self.mask_probability,
         )
 
+        n_total = train_config.pretrain_epochs + train_config.n_epochs
+        elapsed = []
+
         def log(record):
             record["mean_joint_error"] *= scale
+            elapsed.append(record["time"])
             if self.verbose:
                 usage = f", codebook usage {record['codebook_usage']:.0%}" if "codebook_usage" in record else ""
+                left = (n_total - len(elapsed)) * sum(elapsed) / len(elapsed)
                 print(
-                    f"[PoseTokenizer] epoch {record['epoch']:3d} ({record['phase']}): "
+                    f"[PoseTokenizer] epoch {record['epoch']}/{n_total} ({record['phase']}): "
                     f"loss {record['reconstruction_loss']:.4f}, "
-                    f"joint error {record['mean_joint_error']:.4g}{usage}, {record['time']:.1f}s",
+                    f"joint error {record['mean_joint_error']:.4g}{usage}, {record['time']:.1f}s, "
+                    f"about {left:.0f}s left",
                     flush=True,
                 )
 

@@ -217,3 +217,65 @@ def test_set_params_after_fit_does_not_change_the_fitted_model(tmp_path, stick_f
     loaded = PoseTokenizer.load(tok.save(tmp_path / "tok.posetok"))
     np.testing.assert_array_equal(loaded.transform(X), ids)
     assert loaded.n_tokens == 4 and loaded.normalize == "dataset"
+
+
+@pytest.mark.parametrize("context", ["inference_mode", "no_grad", "float64"])
+def test_fit_does_not_depend_on_the_callers_torch_state(stick_figures, context):
+    # issue 15, item 9
+    import torch
+
+    X = stick_figures[0][:100]
+    reference = PoseTokenizer(**TINY).fit(X).transform(X)
+    if context == "float64":
+        before = torch.get_default_dtype()
+        torch.set_default_dtype(torch.float64)
+        try:
+            tok = PoseTokenizer(**TINY).fit(X)
+            ids = tok.transform(X)
+        finally:
+            torch.set_default_dtype(before)
+        assert torch.get_default_dtype() == before
+    else:
+        manager = torch.inference_mode() if context == "inference_mode" else torch.no_grad()
+        with manager:
+            tok = PoseTokenizer(**TINY).fit(X)
+            ids = tok.transform(X)
+            assert not torch.is_grad_enabled()  # the caller's setting is back
+    np.testing.assert_array_equal(ids, reference)
+
+
+def test_random_state_none_leaves_numpy_global_rng_alone(stick_figures):
+    # issue 15, item 10
+    np.random.seed(7)
+    expected = np.random.random()
+    np.random.seed(7)
+    PoseTokenizer(**{**TINY, "random_state": None}).fit(stick_figures[0][:50])
+    assert np.random.random() == expected
+
+
+def test_extreme_outlier_warns(stick_figures):
+    # issue 15, item 3: one coordinate of 1e30 made every pose the same token string silently
+    X = stick_figures[0][:200].copy()
+    X[0, 0] = 1e30
+    with pytest.warns(UserWarning, match="extreme outliers"):
+        PoseTokenizer(**TINY).fit(X)
+
+
+def test_ordinary_data_does_not_warn_of_outliers(stick_figures, recwarn):
+    X = stick_figures[0][:200] * 1000.0 - 5e5  # any unit and offset
+    PoseTokenizer(**TINY).fit(X)
+    assert not [w for w in recwarn if "outliers" in str(w.message)]
+
+
+def test_joint_never_observed_warns_by_index(stick_figures):
+    # issue 15, item 15
+    X = stick_figures[0][:100].copy()
+    X[:, 6:8] = np.nan  # keypoint 3
+    with pytest.warns(UserWarning, match=r"keypoint\(s\) \[3\] are missing \(NaN\) in every training pose"):
+        PoseTokenizer(**TINY).fit(X)
+
+
+def test_verbose_progress_gives_total_and_time_left(stick_figures, capsys):
+    PoseTokenizer(**{**TINY, "verbose": 1}).fit(stick_figures[0][:100])
+    out = capsys.readouterr().out
+    assert "epoch 1/3 (pretrain)" in out and "epoch 3/3 (joint)" in out and "s left" in out
