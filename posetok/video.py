@@ -59,6 +59,10 @@ def split_by_group(X, groups, y=None):
     groups = np.asarray(groups)
     if len(groups) != len(X):
         raise ValueError(f"groups has {len(groups)} entries for {len(X)} rows of X")
+    if groups.dtype.kind == "f" and np.isnan(groups).any():
+        raise ValueError(f"groups holds NaN (row {np.flatnonzero(np.isnan(groups))[0]}); every frame needs a video id")
+    if groups.dtype.kind == "O" and any(g is None or (isinstance(g, float) and g != g) for g in groups):
+        raise ValueError("groups holds None or NaN; every frame needs a video id")
     ids, first = np.unique(groups, return_index=True)
     ids = ids[np.argsort(first)]
     rows = [np.flatnonzero(groups == g) for g in ids]
@@ -92,6 +96,17 @@ def _check_sequences(X, name="X"):
             raise ValueError(f"video {i} of {name} must be a non-empty 2-D array of frames, got shape {a.shape}")
         seqs.append(a)
     return seqs
+
+
+def _token_ids(video, i):
+    """One video's token ids as int64; floats must be whole numbers (no silent truncation)."""
+    a = np.asarray(video)
+    if a.dtype.kind == "f":
+        if not (np.all(np.isfinite(a)) and np.all(a == np.round(a))):
+            raise ValueError(f"video {i} holds token ids that are not whole numbers")
+    elif a.dtype.kind not in "iu":
+        raise TypeError(f"video {i} must hold integer token ids, got dtype {a.dtype}")
+    return check_array(a, dtype=np.int64)
 
 
 class PerFrame(TransformerMixin, BaseEstimator):
@@ -231,7 +246,7 @@ class BagOfTokens(TransformerMixin, BaseEstimator):
         return int(r[0]), int(r[1])
 
     def _sequences(self, X):
-        return self._validate([check_array(s, dtype=np.int64) for s in _check_sequences(X)])
+        return self._validate([_token_ids(s, i) for i, s in enumerate(_check_sequences(X))])
 
     def _validate(self, seqs):
         for i, s in enumerate(seqs):
@@ -288,7 +303,12 @@ class BagOfTokens(TransformerMixin, BaseEstimator):
         self : BagOfTokens
         """
         min_n, max_n = self._check_ngram_range()
-        seqs = [check_array(s, dtype=np.int64) for s in _check_sequences(X)]
+        if self.codebook_size is not None and not (
+            isinstance(self.codebook_size, int | np.integer) and not isinstance(self.codebook_size, bool)
+            and self.codebook_size >= 1
+        ):
+            raise ValueError(f"codebook_size must be a positive integer or None, got {self.codebook_size!r}")
+        seqs = [_token_ids(s, i) for i, s in enumerate(_check_sequences(X))]
         self.n_tokens_ = seqs[0].shape[1]
         self.codebook_size_ = self.codebook_size or int(max(s.max() for s in seqs)) + 1
         if self.n_tokens_ * float(self.codebook_size_) ** max_n >= 2**62:
@@ -346,6 +366,9 @@ class MeanPool(TransformerMixin, BaseEstimator):
     def transform(self, X):
         check_is_fitted(self)
         seqs = _check_sequences(X)
+        for i, s in enumerate(seqs):
+            if s.shape[1] != self.n_features_in_:
+                raise ValueError(f"video {i} has {s.shape[1]} features per frame, expected {self.n_features_in_}")
         with warnings.catch_warnings():
             # a joint missing in every frame of a video is expected; it becomes 0 below
             warnings.simplefilter("ignore", RuntimeWarning)

@@ -100,3 +100,68 @@ def test_bag_of_tokens_rejects_bad_ngram_range(ngram_range):
 def test_bag_of_tokens_rejects_ngrams_it_cannot_index():
     with pytest.raises(ValueError, match="too many possible n-grams"):
         BagOfTokens(2**16, ngram_range=(1, 4)).fit([np.array([[0], [1]])])
+
+
+def test_split_by_group_refuses_nan_groups():
+    # issue 15, item 13: NaN groups gave an empty video
+    with pytest.raises(ValueError, match="NaN"):
+        split_by_group([[1], [2], [3]], [0.0, np.nan, np.nan])
+    with pytest.raises(ValueError, match="None or NaN"):
+        split_by_group([[1], [2]], np.array(["a", None], dtype=object))
+
+
+def test_bag_of_tokens_refuses_fractional_ids_and_bad_codebook_size():
+    with pytest.raises(ValueError, match="not whole numbers"):
+        BagOfTokens(4).fit([np.array([[0.5, 1.0]])])
+    with pytest.raises(TypeError, match="integer token ids"):
+        BagOfTokens(4).fit([np.array([["a", "b"]])])
+    for bad in (0, -1, 2.5, True):
+        with pytest.raises(ValueError, match="codebook_size must be a positive integer"):
+            BagOfTokens(bad).fit([np.array([[0, 1]])])
+    # whole-number floats are ids
+    np.testing.assert_array_equal(BagOfTokens(2).fit_transform([np.array([[0.0], [1.0]])]).toarray(), [[0.5, 0.5]])
+
+
+def test_mean_pool_refuses_another_width():
+    pool = MeanPool().fit([np.zeros((3, 26))])
+    with pytest.raises(ValueError, match="4 features per frame, expected 26"):
+        pool.transform([np.zeros((3, 4))])
+
+
+def test_temporal_pool_statistics():
+    from posetok.video import TemporalPool
+
+    video = np.array([[0.0, 1.0], [2.0, np.nan], [6.0, 3.0]])
+    out = TemporalPool(stats=("mean", "std", "min", "max"), velocity_stats=("absmean", "std")).fit_transform([video])
+    # blocks: mean, std, min, max of the frames, then |mean| and std of the velocities (2 and 4 for
+    # feature 0; NaN for feature 1, which becomes 0)
+    np.testing.assert_allclose(out[0], [8 / 3, 2.0, np.std([0, 2, 6]), 1.0, 0.0, 1.0, 6.0, 3.0,
+                                        3.0, 0.0, 1.0, 0.0])
+    # a one-frame video has no velocity: 0; segments repeat its frame
+    one = TemporalPool(stats=("mean",), velocity_stats=("std",), segments=(2,)).fit_transform([video[:1]])
+    np.testing.assert_allclose(one, [[0.0, 1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 1.0]])
+
+
+@pytest.mark.parametrize("params, match", [
+    ({"stats": "mean"}, "stats must be a tuple"),
+    ({"stats": ("median",)}, "stats must be a tuple"),
+    ({"velocity_stats": ("bogus",)}, "velocity_stats"),
+    ({"segments": (0,)}, "segments"),
+    ({"stats": (), "velocity_stats": ()}, "at least one"),
+])
+def test_temporal_pool_rejects_bad_parameters(params, match):
+    from posetok.video import TemporalPool
+
+    with pytest.raises(ValueError, match=match):
+        TemporalPool(**params).fit([np.zeros((2, 3))])
+
+
+def test_temporal_pool_rejects_other_widths():
+    from posetok.video import TemporalPool
+
+    pool = TemporalPool().fit([np.zeros((2, 3))])
+    assert pool.transform([np.zeros((4, 3))]).shape == (1, pool.n_features_out_) == (1, 12)
+    with pytest.raises(ValueError, match="2 features per frame, expected 3"):
+        pool.transform([np.zeros((2, 2))])
+    with pytest.raises(ValueError, match="same number of features"):
+        TemporalPool().fit([np.zeros((2, 3)), np.zeros((2, 4))])
