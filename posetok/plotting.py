@@ -7,6 +7,8 @@ imports this module. Functions take the fitted tokenizer first and draw into
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 
 __all__ = ["plot_pose", "plot_reconstructions", "plot_codebook_usage", "plot_history", "plot_token_atlas"]
@@ -63,8 +65,9 @@ def plot_pose(pose, skeleton=None, *, ax=None, color="C0", invert_y=True, label=
     fig, (ax,) = _axes(ax)
     kp = np.asarray(pose, dtype=float).reshape(-1, 2)
     if skeleton is not None:
+        line_kw = {"lw": 2, **line_kw}  # every limb gets the same style (pop() styled the first only)
         for a, b in np.asarray(skeleton):
-            ax.plot(kp[[a, b], 0], kp[[a, b], 1], color=color, lw=line_kw.pop("lw", 2), **line_kw)
+            ax.plot(kp[[a, b], 0], kp[[a, b], 1], color=color, **line_kw)
     ax.scatter(kp[:, 0], kp[:, 1], s=10, color=color, zorder=3, label=label)
     ax.set_box_aspect(1)
     ax.set_aspect("equal", adjustable="datalim")
@@ -92,7 +95,8 @@ def plot_reconstructions(tokenizer, X, *, skeleton=None, n_poses=8, invert_y=Tru
     fig : matplotlib Figure
     """
     X = np.asarray(X, dtype=float)[:n_poses]
-    X_hat = tokenizer.inverse_transform(tokenizer.transform(X))
+    ordinal = _ordinal(tokenizer)
+    X_hat = ordinal.inverse_transform(ordinal.transform(X))
     fig, axes = _axes(None, len(X))
     for ax, x, x_hat in zip(axes, X, X_hat):
         plot_pose(x, skeleton, ax=ax, color="C0", invert_y=invert_y, label="original")
@@ -112,8 +116,9 @@ def plot_codebook_usage(tokenizer, X, *, ax=None):
     fig : matplotlib Figure
     """
     fig, (ax,) = _axes(ax, size=4)
-    ids = tokenizer.transform(X)[:, : tokenizer.n_tokens]  # the refinement ids have codebooks of their own
-    counts = np.sort(np.bincount(ids.ravel(), minlength=tokenizer.codebook_size))[::-1]
+    config = tokenizer.network_.config
+    ids = _ordinal(tokenizer).transform(X)[:, : config.n_tokens]  # refinement ids have codebooks of their own
+    counts = np.sort(np.bincount(ids.ravel(), minlength=config.codebook_size))[::-1]
     ax.bar(np.arange(len(counts)), counts, width=1.0)
     used = (counts > 0).mean()
     ax.set_xlabel("code (sorted by use)")
@@ -132,18 +137,29 @@ def plot_history(tokenizer, *, ax=None):
     fig, (ax,) = _axes(ax, size=4)
     h = tokenizer.history_
     epochs = [r["epoch"] for r in h]
-    ax.plot(epochs, [r["mean_joint_error"] for r in h], label="mean joint error (X units)")
+    lines = ax.plot(epochs, [r["mean_joint_error"] for r in h], label="mean joint error (X units)")
     ax.set_yscale("log")
     ax.set_xlabel("epoch")
     ax.set_ylabel("training joint error")
     usage = [(r["epoch"], r["codebook_usage"]) for r in h if "codebook_usage" in r]
     if usage:
         ax2 = ax.twinx()
-        ax2.plot(*zip(*usage), color="C1", label="codebook usage")
+        lines += ax2.plot(*zip(*usage), color="C1", label="codebook usage")
         ax2.set_ylim(0, 1.05)
         ax2.set_ylabel("codebook usage", color="C1")
+    ax.legend(lines, [line.get_label() for line in lines], fontsize=8, loc="center right")
     ax.set_title("training", fontsize=9)
+    fig.set_layout_engine("constrained")  # the twin axis label is not clipped by a plain savefig
     return fig
+
+
+def _ordinal(tokenizer):
+    """The tokenizer with integer-id output, whatever its ``encode`` (a shallow copy; nothing is refitted)."""
+    if getattr(tokenizer, "encode", "ordinal") == "ordinal":
+        return tokenizer
+    ordinal = copy.copy(tokenizer)
+    ordinal.encode = "ordinal"
+    return ordinal
 
 
 def plot_token_atlas(tokenizer, pose, *, skeleton=None, tokens=(0, 1, 2), n_codes=6, random_state=0):
@@ -161,14 +177,16 @@ def plot_token_atlas(tokenizer, pose, *, skeleton=None, tokens=(0, 1, 2), n_code
     plt = _pyplot()
     rng = np.random.default_rng(random_state)
     # tokens only: refinement stages would correct the decoding towards ``pose``
-    base = tokenizer.transform(np.asarray(pose, dtype=float).reshape(1, -1))[0, : tokenizer.n_tokens]
-    base_pose = tokenizer.inverse_transform(base[None])[0]
+    ordinal = _ordinal(tokenizer)
+    config = tokenizer.network_.config
+    base = ordinal.transform(np.asarray(pose, dtype=float).reshape(1, -1))[0, : config.n_tokens]
+    base_pose = ordinal.inverse_transform(base[None])[0]
     fig, axes = plt.subplots(len(tokens), n_codes, figsize=(1.6 * n_codes, 1.7 * len(tokens)), squeeze=False)
     for row, t in zip(axes, tokens):
-        codes = rng.choice(tokenizer.codebook_size, size=n_codes, replace=False)
+        codes = rng.choice(config.codebook_size, size=n_codes, replace=False)
         variants = np.repeat(base[None], n_codes, axis=0)
         variants[:, t] = codes
-        for ax, code, decoded in zip(row, codes, tokenizer.inverse_transform(variants)):
+        for ax, code, decoded in zip(row, codes, ordinal.inverse_transform(variants)):
             plot_pose(base_pose, skeleton, ax=ax, color="0.7")
             plot_pose(decoded, skeleton, ax=ax, color="C1")
             ax.set_title(f"token {t} = {code}", fontsize=7)

@@ -63,3 +63,29 @@ def test_codebook_usage_and_atlas_read_tokens_only_with_refinement(stick_figures
     fig = plotting.plot_token_atlas(tok, X[0], n_codes=2)
     assert len(fig.axes) == 3 * 2
     plt.close(fig)
+
+
+def test_plot_pose_styles_every_limb(tiny_fitted, stick_figures):
+    # issue 15, item 14: lw= reached the first limb only
+    from posetok.datasets import STICK_FIGURE_SKELETON
+
+    fig = plotting.plot_pose(stick_figures[0][0], STICK_FIGURE_SKELETON, lw=5)
+    widths = [line.get_linewidth() for line in fig.axes[0].lines]
+    assert len(widths) == len(STICK_FIGURE_SKELETON) and set(widths) == {5}
+
+
+def test_plot_history_has_a_legend_and_keeps_its_labels(tiny_fitted, tmp_path):
+    fig = plotting.plot_history(tiny_fitted)
+    assert fig.axes[0].get_legend() is not None
+    fig.savefig(tmp_path / "h.png")  # a plain savefig: the constrained layout keeps the twin label inside
+    renderer = fig.canvas.get_renderer()
+    label = fig.axes[1].yaxis.label.get_window_extent(renderer)
+    assert label.x1 <= fig.bbox.x1
+
+
+def test_plots_work_with_any_encode(tiny_fitted, stick_figures):
+    import copy
+
+    latent = copy.deepcopy(tiny_fitted).set_params(encode="latent")
+    plotting.plot_codebook_usage(latent, stick_figures[0][:50])
+    plotting.plot_token_atlas(latent, stick_figures[0][0], n_codes=2, tokens=(0,))
