@@ -36,11 +36,34 @@ _REFINEMENT_KEY = "refinement_codebooks"
 _FITTED = ("n_features_in_", "n_keypoints_", "mean_", "scale_", "history_", "codebook_usage_", "device_", "fit_time_")
 
 
+def _target(path) -> Path:
+    """The regular file that ``save`` writes: through a symbolic link to its target; never a device."""
+    if isinstance(path, bytes):
+        path = os.fsdecode(path)
+    if not isinstance(path, str | os.PathLike):
+        raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}")
+    if not str(path):
+        raise ValueError("path is empty; give the name of the .posetok file to write")
+    path = Path(path)
+    if path.is_symlink():
+        path = path.resolve()  # replace the file the link points to, and keep the link
+    if path.exists() and not path.is_file():
+        kind = "a folder" if path.is_dir() else "not a regular file (a device, socket or pipe)"
+        raise ValueError(f"cannot save to {path}: it is {kind}")
+    if not path.parent.is_dir():
+        raise FileNotFoundError(f"cannot save to {path}: the folder {path.parent} does not exist")
+    return path
+
+
 def save(tokenizer, path) -> Path:
     """Write a fitted :class:`~posetok.PoseTokenizer` to ``path`` atomically.
 
     The file is first written beside ``path`` under a temporary name and then
-    renamed, so a crash never leaves a half-written file under the final name.
+    renamed, so a crash never leaves a half-written file under the final name
+    (a process killed mid-save can leave the hidden temporary file
+    ``.NAME.*.tmp`` beside it, which is safe to delete). A symbolic link is
+    followed: the file it points to is replaced and the link stays. A path
+    that is a folder or a device is refused.
 
     Parameters
     ----------
@@ -69,7 +92,7 @@ def save(tokenizer, path) -> Path:
     from . import __version__
 
     check_is_fitted(tokenizer)
-    path = Path(path)
+    path = _target(path)
     meta = {
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
@@ -78,14 +101,21 @@ def save(tokenizer, path) -> Path:
         "params": _to_json({**tokenizer.get_params(), **tokenizer._fitted_params()}),
         "fitted": {name: _to_json(getattr(tokenizer, name)) for name in _FITTED},
     }
+    output = getattr(tokenizer, "_sklearn_output_config", {}).get("transform")
+    if output is not None:
+        meta["output"] = output  # set_output(transform=...) survives the round trip
     if hasattr(tokenizer, "feature_names_in_"):
         meta["fitted"]["feature_names_in_"] = [str(n) for n in tokenizer.feature_names_in_]
     tensors = io.BytesIO()
     state = dict(tokenizer.network_.state_dict())
     state[_REFINEMENT_KEY] = torch.as_tensor(tokenizer.refinement_codebooks_)
     torch.save(state, tensors)
-    fd, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        # mkstemp creates 0600; a saved model gets the permissions of any new file (0666 less the umask)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.fchmod(fd, 0o666 & ~umask)
         with os.fdopen(fd, "wb") as f:
             with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_DEFLATED) as zf:
                 zf.writestr("model.json", json.dumps(meta, indent=1))
@@ -104,7 +134,8 @@ def save(tokenizer, path) -> Path:
 MAX_JSON_BYTES = 16 * 2**20
 MAX_STATE_BYTES = 1024 * 2**20
 
-_META_KEYS = {"format", "format_version", "posetok_version", "params", "fitted"}
+_META_KEYS = {"format", "format_version", "posetok_version", "params", "fitted", "output"}
+_OUTPUTS = ("default", "pandas", "polars")
 _REQUIRED_FITTED = {"n_features_in_", "n_keypoints_", "mean_", "scale_"}
 _OPTIONAL_FITTED = {"history_", "codebook_usage_", "device_", "fit_time_", "feature_names_in_"}
 
@@ -287,6 +318,8 @@ def load(path):
         )
     if set(meta) - _META_KEYS:
         _refuse(path, f"unknown field {sorted(set(meta) - _META_KEYS)[0]!r} in model.json")
+    if meta.get("output", "default") not in _OUTPUTS:
+        _refuse(path, f"output must be one of {_OUTPUTS}, got {meta.get('output')!r}")
     tok = _check_params(path, meta.get("params"))
     fitted = _check_fitted(path, meta.get("fitted"))
     n_keypoints = fitted["n_keypoints_"]
@@ -309,6 +342,8 @@ def load(path):
     tok.normalize_ = tok.normalize
     tok.refinement_codebooks_ = refinement.double().numpy()
     tok.bits_per_pose_ = tok._bits_per_pose()
+    if "output" in meta:
+        tok.set_output(transform=meta["output"])
     return tok
 
 

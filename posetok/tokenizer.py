@@ -575,7 +575,9 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
         -------
         X_original : ndarray of shape (n_samples, 2 * n_keypoints)
             Decoded keypoints flattened as ``x0, y0, x1, y1, ...``; every joint
-            is present.
+            is present. This is the flat layout also when the tokenizer was
+            fitted on ``(n, K, 2)`` arrays: ``.reshape(-1, n_keypoints_, 2)``
+            gives that shape back.
         """
         check_is_fitted(self)
         if self.encode == "ordinal":

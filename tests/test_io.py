@@ -242,3 +242,44 @@ def test_random_state_instance_saves_and_loads(tiny_fitted, stick_figures, tmp_p
     loaded = load(save(tok, tmp_path / "t.posetok"))
     assert isinstance(loaded.random_state, np.random.RandomState)
     assert loaded.random_state.randint(1000) == tok.random_state.randint(1000)
+
+
+def test_save_follows_a_symlink_and_refuses_devices_and_empty_paths(tiny_fitted, tmp_path):
+    # issue 15, item 7
+    import os
+    import stat
+
+    target = tmp_path / "real.posetok"
+    target.write_bytes(b"old")
+    link = tmp_path / "link.posetok"
+    link.symlink_to(target)
+    save(tiny_fitted, link)
+    assert link.is_symlink() and load(link).n_tokens == tiny_fitted.n_tokens
+    assert stat.S_IMODE(os.stat(target).st_mode) == 0o666 & ~_umask()
+    with pytest.raises(ValueError, match="not a regular file"):
+        save(tiny_fitted, "/dev/null")
+    with pytest.raises(ValueError, match="path is empty"):
+        save(tiny_fitted, "")
+    with pytest.raises(ValueError, match="a folder"):
+        save(tiny_fitted, tmp_path)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        save(tiny_fitted, tmp_path / "nope" / "t.posetok")
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def _umask():
+    import os
+
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def test_set_output_survives_the_round_trip(tiny_fitted, stick_figures, tmp_path):
+    # issue 15, item 16
+    import copy
+
+    tok = copy.deepcopy(tiny_fitted).set_output(transform="pandas")
+    loaded = load(save(tok, tmp_path / "t.posetok"))
+    assert hasattr(loaded.transform(stick_figures[0][:3]), "columns")
+    assert not hasattr(load(save(tiny_fitted, tmp_path / "u.posetok")).transform(stick_figures[0][:3]), "columns")
