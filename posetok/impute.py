@@ -6,7 +6,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context, clone
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted, validate_data
 
-from .tokenizer import PoseTokenizer, _as_2d
+from .tokenizer import _INPUT_ATTRIBUTES, PoseTokenizer, _as_2d, _observed_mask
 
 __all__ = ["PoseImputer"]
 
@@ -34,6 +34,10 @@ class PoseImputer(TransformerMixin, BaseEstimator):
         better; and the encoder, which has to infer the hidden joints, has
         four mixer blocks instead of the tokenizer's default two, which filled
         them 4-5 % better again on COCO (docs/benchmarks.md, "Filling missing joints").
+    random_state : int, RandomState instance or None, default=None
+        Seeds the tokenizer's fit: when not None it replaces the tokenizer's
+        own ``random_state`` (so the default tokenizer can be seeded without
+        copying its parameters), as ``IterativeImputer(random_state=...)`` does.
 
     Attributes
     ----------
@@ -62,10 +66,11 @@ class PoseImputer(TransformerMixin, BaseEstimator):
     (False, True)
     """
 
-    _parameter_constraints: dict = {"tokenizer": [PoseTokenizer, None]}
+    _parameter_constraints: dict = {"tokenizer": [PoseTokenizer, None], "random_state": ["random_state"]}
 
-    def __init__(self, tokenizer=None):
+    def __init__(self, tokenizer=None, *, random_state=None):
         self.tokenizer = tokenizer
+        self.random_state = random_state
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -87,12 +92,22 @@ class PoseImputer(TransformerMixin, BaseEstimator):
         -------
         self : PoseImputer
         """
-        X = validate_data(self, _as_2d(X), dtype=np.float64, ensure_all_finite="allow-nan", reset=True)
-        if self.tokenizer is None:
-            tokenizer = PoseTokenizer(**DEFAULT_TOKENIZER_PARAMS)
-        else:
-            tokenizer = clone(self.tokenizer)
-        self.tokenizer_ = tokenizer.fit(X)
+        # a failed fit leaves the imputer exactly as it was (not half-fitted with a new width)
+        previous = {k: self.__dict__[k] for k in _INPUT_ATTRIBUTES if k in self.__dict__}
+        try:
+            X = validate_data(self, _as_2d(X), dtype=np.float64, ensure_all_finite="allow-nan", reset=True)
+            if self.tokenizer is None:
+                tokenizer = PoseTokenizer(**DEFAULT_TOKENIZER_PARAMS)
+            else:
+                tokenizer = clone(self.tokenizer)
+            if self.random_state is not None:
+                tokenizer.set_params(random_state=self.random_state)
+            self.tokenizer_ = tokenizer.fit(X)
+        except BaseException:
+            for k in _INPUT_ATTRIBUTES:
+                self.__dict__.pop(k, None)
+            self.__dict__.update(previous)
+            raise
         return self
 
     def transform(self, X):
@@ -110,6 +125,7 @@ class PoseImputer(TransformerMixin, BaseEstimator):
         check_is_fitted(self)
         X = validate_data(self, _as_2d(X), dtype=np.float64, ensure_all_finite="allow-nan", reset=False)
         X = X.copy()
+        _observed_mask(X)  # errors name the row of X, not of the subset passed on below
         missing = np.isnan(X)
         if missing.any():
             rows = missing.any(1)

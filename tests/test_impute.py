@@ -102,3 +102,37 @@ def test_pose_normalised_tokenizer_fills_in_the_units_of_X(stick_figures):
     error = np.abs(filled[hidden] - X[hidden])
     assert np.median(error) < 8.0, np.median(error)
     assert filled[hidden].min() > 0.0
+
+
+def test_failed_fit_leaves_the_imputer_as_it_was(stick_figures):
+    # issue 15, item 8
+    X = stick_figures[0][:100]
+    imputer = PoseImputer(PoseTokenizer(**TINY))
+    bad = X.copy()
+    bad[3] = np.nan  # a pose with no observed joint
+    with pytest.raises(ValueError, match="sample 3"):
+        imputer.fit(bad)
+    assert not hasattr(imputer, "n_features_in_") and not hasattr(imputer, "tokenizer_")
+    imputer.fit(X)
+    with pytest.raises(ValueError):
+        imputer.fit(np.hstack([bad, bad[:, :2]]))  # another width, and a pose with no joint
+    assert imputer.n_features_in_ == 26
+    filled = imputer.transform(hide_joints(X, 0.1, seed=0))
+    assert filled.shape == X.shape and not np.isnan(filled).any()
+
+
+def test_transform_errors_name_the_row_of_X(stick_figures):
+    imputer = PoseImputer(PoseTokenizer(**TINY)).fit(stick_figures[0][:100])
+    X = hide_joints(stick_figures[0][:10], 0.1, seed=0)
+    X[7] = np.nan
+    with pytest.raises(ValueError, match="sample 7"):
+        imputer.transform(X)
+
+
+def test_random_state_seeds_the_default_tokenizer(stick_figures):
+    X = hide_joints(stick_figures[0][:150], 0.1, seed=1)
+    tok = PoseTokenizer(**TINY)
+    a = PoseImputer(tok, random_state=3).fit(X)
+    b = PoseImputer(tok, random_state=3).fit(X)
+    assert a.tokenizer_.random_state == 3 and tok.random_state == 0  # the given tokenizer is not modified
+    np.testing.assert_array_equal(a.transform(X), b.transform(X))
