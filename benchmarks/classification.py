@@ -175,7 +175,8 @@ def summary(rows):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT)
-    parser.add_argument("--quick", action="store_true", help="5 %% of the videos, one seed, 3 epochs, no reduced skeleton")
+    parser.add_argument("--quick", action="store_true",
+                        help="5 %% of the videos, one seed, 3 epochs, no reduced skeleton")
     parser.add_argument("--sizes", type=float, nargs="+", default=[0.05, 0.2, 1.0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--n-epochs", type=int, default=20)

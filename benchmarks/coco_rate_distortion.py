@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from report import format_row  # the scripts run from this folder
 from sklearn.cluster import KMeans
 from sklearn.decomposition import PCA
 
@@ -195,7 +196,7 @@ def main():
             codec, used_bits = make(complete, bits, 0)
             rows.append({"method": name, "budget": bits, "bits": float(used_bits),
                          **scores(X_va, codec(X_va), s_va, area_va), "fit_s": time.perf_counter() - tic})
-            print(rows[-1], flush=True)
+            print(format_row(rows[-1]), flush=True)
         for config in configs:
             tok = PoseTokenizer(**config, n_epochs=n_epochs, random_state=args.seed, verbose=args.verbose, **width)
             tic = time.perf_counter()
@@ -207,7 +208,7 @@ def main():
                          "codebook_usage": len(np.unique(ids[:, : tok.n_tokens])) / tok.codebook_size,
                          **refinement_usage(tok, ids),
                          "n_train": len(X_tr_posetok), "n_epochs": n_epochs, **tok.get_params()})
-            print(rows[-1], flush=True)
+            print(format_row(rows[-1]), flush=True)
 
     print()
     print(f"posetok: {len(X_tr_posetok)} train persons, {n_epochs} epochs, "

@@ -36,6 +36,7 @@ from posetok.metrics import joint_distances, mpjpe
 
 sys.path.insert(0, str(Path(__file__).parent))
 from coco_rate_distortion import load  # noqa: E402
+from report import format_row  # noqa: E402
 
 SETTINGS = {"1 joint": 1, "3 joints": 3, "6 joints": 6, "30% of joints": 0.3}
 
@@ -124,7 +125,7 @@ def run(name, X_train, X_test, unit, n_epochs, mask_probability, encoder_depth, 
     for label, imp in fitted.items():
         for setting_name, (err, n_poses) in hidden_errors(imp, X_test, unit, seed).items():
             rows.append({"data": name, "hidden": setting_name, "imputer": label, "error": err, "n_poses": n_poses})
-            print(rows[-1], flush=True)
+            print(format_row(rows[-1]), flush=True)
     # what masked training costs on observed joints: the reconstruction of complete poses
     tokenizers = [(f"mask_probability={mask_probability:g}", fitted["posetok PoseImputer"].tokenizer_)]
     if mask_cost:
@@ -134,7 +135,7 @@ def run(name, X_train, X_test, unit, n_epochs, mask_probability, encoder_depth, 
         err, n_complete = reconstruction_error(tok, X_test, unit)
         rows.append({"data": name, "hidden": "none (reconstruction)", "imputer": f"posetok {label}",
                      "error": err, "n_poses": n_complete})
-        print(rows[-1], flush=True)
+        print(format_row(rows[-1]), flush=True)
     return rows
 
 

@@ -36,6 +36,7 @@ from posetok.video import BagOfTokens, MeanPool, split_by_group
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "examples"))
 from penn_action_classification import DEFAULT, prepare  # noqa: E402
+from report import format_row  # noqa: E402
 
 TOKENIZERS = {  # name -> PoseTokenizer parameters (besides epochs and seed)
     "32 x 256 (default)": dict(n_tokens=32, codebook_size=256),
@@ -115,7 +116,7 @@ def main():
         preds[(tokenizer, descriptor)] = pred == y_te
         rows.append({"tokenizer": tokenizer, "descriptor": descriptor, "accuracy": float(np.mean(pred == y_te)),
                      "C": C, "seconds": time.perf_counter() - tic})
-        print(rows[-1], flush=True)
+        print(format_row(rows[-1]), flush=True)
 
     clf = lambda: LogisticRegression(max_iter=500)  # noqa: E731
     record("-", "coordinates, mean", make_pipeline(MeanPool(), StandardScaler(), clf()), videos_tr, videos_te)
