@@ -30,18 +30,23 @@ __all__ = [
 
 @dataclass(frozen=True)
 class TokenizerConfig:
-    """Sizes of a :class:`PoseTokenizerNet`; every size is independent."""
+    """Sizes of a :class:`PoseTokenizerNet`; every size is independent.
+
+    No size has a default here: the defaults live in one place, the parameters
+    of :class:`posetok.PoseTokenizer`.
+    """
 
     n_keypoints: int
-    n_tokens: int = 16
-    token_dim: int = 32
-    codebook_size: int = 256
-    encoder_width: int = 128
-    encoder_depth: int = 2
-    decoder_width: int = 128
-    decoder_depth: int = 2
-    token_mlp_width: int = 64
+    n_tokens: int
+    token_dim: int
+    codebook_size: int
+    encoder_width: int
+    encoder_depth: int
+    decoder_width: int
+    decoder_depth: int
+    token_mlp_width: int
     dropout: float = 0.0
+    # The official tokenizer's EMA decay; not a parameter, since nothing measured here needed another.
     ema_decay: float = 0.9
 
 
