@@ -63,7 +63,8 @@ def main():
     args = parser.parse_args()
     data = load_penn_action(args.data)
     X, y, video, train = prepare(data)
-    step, n_epochs = (8, 5) if args.quick else (3, 30)
+    # tokenizer: every `step`-th training frame; frame level: every `frame_step`-th frame
+    step, n_epochs, frame_step = (8, 5, 32) if args.quick else (3, 30, 8)
     print(f"{len(X)} frames of {len(np.unique(video))} videos; {len(data.action_names)} actions", flush=True)
 
     tic = time.perf_counter()
@@ -75,8 +76,8 @@ def main():
     clf = lambda: LogisticRegressionCV(Cs=[0.01, 0.1, 1.0, 10.0], cv=3, max_iter=300)  # noqa: E731
     results = {}
 
-    # frame level: every 8th frame for both training and test (neighbouring frames are near duplicates)
-    tr, te = np.flatnonzero(train)[::8], np.flatnonzero(~train)[::8]
+    # frame level: a subsample of frames for both training and test (neighbouring frames are near duplicates)
+    tr, te = np.flatnonzero(train)[::frame_step], np.flatnonzero(~train)[::frame_step]
     for name, pipe in {
         "tokens, latent vectors": make_pipeline(frozen, StandardScaler(), clf()),
         "normalised coordinates": make_pipeline(SimpleImputer(), StandardScaler(), clf()),
@@ -101,7 +102,7 @@ def main():
 
     print()
     print(f"tokenizer: {tok.n_tokens} tokens x {tok.codebook_size} codes, {n_epochs} epochs; "
-          f"fitted on every {step}th training frame; frames subsampled 1/8 at frame level")
+          f"fitted on every {step}th training frame; frames subsampled 1/{frame_step} at frame level")
     print("| level | features | accuracy |")
     print("|---|---|---|")
     for (level, name), acc in results.items():

@@ -196,7 +196,8 @@ def test_inference_helpers_run_in_eval_mode_and_restore_every_module_mode():
     from posetok.training import decode, encode
 
     torch.manual_seed(0)
-    net = PoseTokenizerNet(TokenizerConfig(n_keypoints=5, n_tokens=3, codebook_size=8, token_dim=4, **WIDTHS, dropout=0.5))
+    config = TokenizerConfig(n_keypoints=5, n_tokens=3, codebook_size=8, token_dim=4, **WIDTHS, dropout=0.5)
+    net = PoseTokenizerNet(config)
     net.quantizer.set_codebook_(torch.randn(8, 4))
     kp, seen = torch.randn(40, 5, 2), torch.ones(40, 5, dtype=torch.bool)
     net.train()
