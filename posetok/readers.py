@@ -169,19 +169,7 @@ def load_penn_action(path):
         raise ImportError("reading Penn Action's .mat files needs scipy: pip install scipy") from exc
     videos = []
     for f in files:
-        m = loadmat(f)
-        try:
-            x, y = np.asarray(m["x"], float), np.asarray(m["y"], float)
-            action = str(np.asarray(m["action"]).ravel()[0])
-            train = int(np.asarray(m["train"]).ravel()[0]) == 1
-            vis = np.asarray(m["visibility"]).astype(np.uint8)
-            bbox = np.asarray(m["bbox"], float)
-        except KeyError as exc:
-            raise ValueError(f"{f} is not a Penn Action label file (missing field {exc})") from exc
-        n = len(x)
-        if len(bbox) < n:  # two videos of the release are one bbox row short
-            bbox = np.vstack([bbox, np.full((n - len(bbox), 4), np.nan)])
-        videos.append((int(f.stem), x, y, vis, bbox[:n], action, train))
+        videos.append(_penn_video(f, loadmat))
     action_names = np.array(sorted({v[5] for v in videos}))
     return Bunch(
         keypoints=np.concatenate([np.stack([x, y], -1) for _, x, y, *_ in videos]),
@@ -194,3 +182,38 @@ def load_penn_action(path):
         action_names=action_names,
         joint_names=PENN_JOINTS,
     )
+
+
+def _penn_video(f, loadmat):
+    """One Penn Action label file, checked field by field; errors name the file and the field."""
+    try:
+        m = loadmat(f)
+    except Exception as exc:  # scipy raises several types for damaged files
+        raise ValueError(f"{f} cannot be read as a MATLAB file ({type(exc).__name__}: {exc})") from exc
+    try:
+        x, y = np.asarray(m["x"], float), np.asarray(m["y"], float)
+        action = np.asarray(m["action"]).ravel()
+        train = np.asarray(m["train"]).ravel()
+        vis = np.asarray(m["visibility"])
+        bbox = np.asarray(m["bbox"], float)
+    except KeyError as exc:
+        raise ValueError(f"{f} is not a Penn Action label file (missing field {exc})") from exc
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{f}: a field is not numeric ({exc})") from exc
+    n_joints = len(PENN_JOINTS)
+    if x.ndim != 2 or x.shape != y.shape or x.shape[1] != n_joints:
+        raise ValueError(f"{f}: 'x' and 'y' must both be (n_frames, {n_joints}), got {x.shape} and {y.shape}")
+    if vis.shape != x.shape or not np.isin(vis, (0, 1)).all():
+        raise ValueError(f"{f}: 'visibility' must be 0/1 flags of shape {x.shape}")
+    if bbox.ndim != 2 or bbox.shape[1] != 4 or len(bbox) > len(x):
+        raise ValueError(f"{f}: 'bbox' must be (n_frames, 4), got {bbox.shape}")
+    if action.size != 1 or train.size != 1:
+        raise ValueError(f"{f}: 'action' and 'train' must hold one value each")
+    n = len(x)
+    if len(bbox) < n:  # two videos of the release are one bbox row short
+        bbox = np.vstack([bbox, np.full((n - len(bbox), 4), np.nan)])
+    try:
+        video_id = int(f.stem)
+    except ValueError as exc:
+        raise ValueError(f"{f}: Penn Action label files are named by video number (0001.mat)") from exc
+    return video_id, x, y, vis.astype(np.uint8), bbox, str(action[0]), int(train[0]) == 1

@@ -137,3 +137,26 @@ def test_non_utf8_coco_json(tmp_path):
     path.write_bytes(b'{"annotations": "\xff"}')
     with pytest.raises(ValueError, match="not UTF-8 JSON"):
         load_coco_keypoints(path)
+
+
+@pytest.mark.parametrize("change, match", [
+    ({"x": np.zeros((3, 12))}, r"'x' and 'y' must both be \(n_frames, 13\)"),
+    ({"visibility": np.full((3, 13), 2)}, "'visibility' must be 0/1 flags"),
+    ({"bbox": np.zeros((3, 3))}, r"'bbox' must be \(n_frames, 4\)"),
+    ({"x": np.array([["a"] * 13] * 3)}, "a field is not numeric"),
+])
+def test_malformed_penn_files_name_file_and_field(tmp_path, change, match):
+    # issue 15, item 12
+    from scipy.io import savemat
+
+    fields = {"x": np.zeros((3, 13)), "y": np.zeros((3, 13)), "visibility": np.ones((3, 13)),
+              "bbox": np.zeros((3, 4)), "action": "squat", "train": 1}
+    savemat(tmp_path / "0001.mat", {**fields, **change})
+    with pytest.raises(ValueError, match="0001.mat: " + match):
+        load_penn_action(tmp_path)
+
+
+def test_damaged_penn_file(tmp_path):
+    (tmp_path / "0001.mat").write_bytes(b"not a mat file at all")
+    with pytest.raises(ValueError, match="0001.mat cannot be read as a MATLAB file"):
+        load_penn_action(tmp_path)
