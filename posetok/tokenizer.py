@@ -405,6 +405,11 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
         self : PoseTokenizer
             The fitted tokenizer.
         """
+        self._fit_keeping_state(X)
+        return self
+
+    def _fit_keeping_state(self, X):
+        """``_fit`` under the training torch state; a failed fit leaves the estimator as it was."""
         # validate_data writes n_features_in_ (and feature_names_in_) before fitting;
         # put back the previous ones if fit fails, so a failed or interrupted fit
         # leaves the estimator exactly as it was.
@@ -518,7 +523,38 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
         self.codebook_usage_ = n_used / self.codebook_size
         self.device_ = str(device)
         self.fit_time_ = time.perf_counter() - tic
-        return self
+        ids = ids.numpy().astype(np.int64)
+        if refinement.shape[0]:
+            residuals = _residuals(net, keypoints, torch.as_tensor(ids))
+            ids = np.hstack([ids, residual_codes(residuals, observed, refinement)])
+        return ids, keypoints, observed_t
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit_transform(self, X, y=None):
+        """Fit, then return the output of :meth:`transform` on X, reusing the ids fit computed.
+
+        As :meth:`sklearn.cluster.KMeans.fit_transform` reuses the labels of
+        fit, the training poses are not encoded a second time (except for
+        ``encode="latent"``, whose continuous vectors fit does not keep).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, 2 * n_keypoints) or (n_samples, n_keypoints, 2)
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        Xt : ndarray or scipy.sparse.csr_matrix
+            As :meth:`transform` returns it.
+        """
+        ids, keypoints, observed = self._fit_keeping_state(X)
+        if self.encode == "latent":
+            latent = token_vectors(self.network_, keypoints, observed).numpy()
+        else:
+            latent = None
+        return features_from_ids(self.encode, ids, self.network_.config.n_tokens, self.codebook_,
+                                 self.refinement_codebooks_, latent=latent)
 
     # ------------------------------------------------------------ transform
     def transform(self, X):

@@ -144,3 +144,20 @@ def test_inverse_transform_rejects_wrong_kind(fitted):
             fitted.inverse_transform(np.zeros((1, 3)))
     finally:
         fitted.set_params(encode="ordinal")
+
+
+@pytest.mark.parametrize("encoding", ENCODINGS)
+@pytest.mark.parametrize("stages", [0, 1])
+def test_fit_transform_reuses_fit_and_equals_transform(stick_figures, encoding, stages):
+    X = stick_figures[0][:120]
+    tok = PoseTokenizer(**TINY, encode=encoding, refinement_stages=stages, refinement_codebook_size=8)
+    a = tok.fit_transform(X)
+    b = tok.transform(X)
+    if sp.issparse(a):
+        a, b = a.toarray(), b.toarray()
+    np.testing.assert_array_equal(a, b)
+
+
+def test_fit_transform_pandas_output(stick_figures):
+    out = PoseTokenizer(**TINY).set_output(transform="pandas").fit_transform(stick_figures[0][:80])
+    assert list(out.columns) == [f"token_{i}" for i in range(4)]
