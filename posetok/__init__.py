@@ -1,9 +1,8 @@
 """posetok: human poses as compositional tokens (PCT stage 1) for scikit-learn."""
 
+from ._version import __version__
 from .impute import PoseImputer
 from .tokenizer import CodebookCollapseWarning, PoseTokenizer
 from .training import TrainingDivergedError
-
-__version__ = "0.1.0"
 
 __all__ = ["PoseTokenizer", "PoseImputer", "CodebookCollapseWarning", "TrainingDivergedError", "__version__"]

@@ -24,6 +24,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ._version import __version__
+
 __all__ = ["save", "load", "FORMAT_VERSION"]
 
 FORMAT_NAME = "posetok-tokenizer"
@@ -79,17 +81,15 @@ def save(tokenizer, path) -> Path:
     >>> import tempfile, os
     >>> from posetok import PoseTokenizer
     >>> from posetok.datasets import make_stick_figures
-    >>> from posetok.io import save, load
+    >>> from posetok.io import save
     >>> X, _ = make_stick_figures(200, random_state=0)
     >>> tok = PoseTokenizer(n_tokens=2, codebook_size=8, n_epochs=1, random_state=0).fit(X)
     >>> with tempfile.TemporaryDirectory() as d:
     ...     path = save(tok, os.path.join(d, "tok.posetok"))
-    ...     (load(path).transform(X) == tok.transform(X)).all()
+    ...     (PoseTokenizer.load(path).transform(X) == tok.transform(X)).all()
     np.True_
     """
     from sklearn.utils.validation import check_is_fitted
-
-    from . import __version__
 
     check_is_fitted(tokenizer)
     path = _target(path)
@@ -173,20 +173,18 @@ def _from_json_param(value):
     return value
 
 
-def _check_params(path, params):
+def _check_params(path, params, estimator_class):
     from sklearn.utils._param_validation import InvalidParameterError
-
-    from .tokenizer import PoseTokenizer
 
     if not isinstance(params, dict):
         _refuse(path, "params must be a JSON object")
-    known = PoseTokenizer().get_params()
+    known = estimator_class().get_params()
     unknown = sorted(set(params) - set(known))
     if unknown:
         _refuse(path, f"unknown parameter {unknown[0]!r} in params")
     try:
         params = {k: _from_json_param(v) if k == "random_state" else v for k, v in params.items()}
-        tok = PoseTokenizer(**params)
+        tok = estimator_class(**params)
         tok._validate_params()
     except (InvalidParameterError, ValueError, TypeError) as exc:
         _refuse(path, f"invalid params: {exc}")
@@ -273,15 +271,19 @@ def _check_state(path, state, config, expected_refinement):
             _refuse(path, f"tensor {key!r} holds NaN or infinite values")
 
 
-def load(path):
+def load(path, estimator_class):
     """Read a tokenizer written by :func:`save`; never executes code from the file.
 
     Every field is checked (type, range, shape) before anything is built, and
-    sizes are checked before anything is allocated.
+    sizes are checked before anything is allocated. Use
+    :meth:`posetok.PoseTokenizer.load`, which passes its class here (so that
+    this module never imports the estimator layer).
 
     Parameters
     ----------
     path : str or os.PathLike
+    estimator_class : type
+        :class:`~posetok.PoseTokenizer`, or a subclass.
 
     Returns
     -------
@@ -297,7 +299,6 @@ def load(path):
         written in another format version, or any field is out of place; the
         message names the field.
     """
-    from . import __version__
     from .nn import PoseTokenizerNet
 
     path = Path(path)
@@ -320,7 +321,7 @@ def load(path):
         _refuse(path, f"unknown field {sorted(set(meta) - _META_KEYS)[0]!r} in model.json")
     if meta.get("output", "default") not in _OUTPUTS:
         _refuse(path, f"output must be one of {_OUTPUTS}, got {meta.get('output')!r}")
-    tok = _check_params(path, meta.get("params"))
+    tok = _check_params(path, meta.get("params"), estimator_class)
     fitted = _check_fitted(path, meta.get("fitted"))
     n_keypoints = fitted["n_keypoints_"]
     config = tok._network_config(n_keypoints)

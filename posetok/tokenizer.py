@@ -17,6 +17,8 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .features import ENCODINGS, feature_names, features_from_ids, ids_from_features
+from .io import load as load_model
+from .io import save as save_model
 from .nn import PoseTokenizerNet, TokenizerConfig
 from .refinement import fit_residual_codebooks, residual_codes, residual_offsets
 from .training import STRATEGIES, TrainConfig, decode, encode, token_vectors, train_tokenizer
@@ -707,9 +709,7 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
         -------
         path : pathlib.Path
         """
-        from .io import save
-
-        return save(self, path)
+        return save_model(self, path)
 
     @classmethod
     def load(cls, path):
@@ -723,9 +723,7 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
         -------
         tokenizer : PoseTokenizer
         """
-        from .io import load
-
-        return load(path)
+        return load_model(path, cls)
 
     @property
     def codebook_(self) -> np.ndarray:

@@ -7,7 +7,9 @@ import pytest
 import torch
 
 from posetok import PoseTokenizer
-from posetok.io import FORMAT_VERSION, load, save
+from posetok.io import FORMAT_VERSION, save
+
+load = PoseTokenizer.load
 
 
 def test_round_trip_identical_tokens_and_attributes(tiny_fitted, stick_figures, tmp_path):

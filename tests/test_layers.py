@@ -34,3 +34,17 @@ def test_core_imports_nothing_from_the_estimator_layer(name):
 def test_core_does_not_import_sklearn_estimators(name):
     source = (PACKAGE / f"{name}.py").read_text()
     assert "sklearn.base" not in source and "BaseEstimator" not in source
+
+
+def test_no_import_cycle_inside_posetok():
+    # every import counts, also one inside a function: a lazy import is still a cycle of dependencies
+    modules = {p.stem for p in PACKAGE.glob("*.py")}
+    graph = {m: imported_posetok_modules(m) & modules - {m} for m in modules}
+
+    def visit(module, path):
+        for nxt in graph[module]:
+            assert nxt not in path, f"import cycle: {' -> '.join([*path, nxt])}"
+            visit(nxt, [*path, nxt])
+
+    for module in modules:
+        visit(module, [module])
