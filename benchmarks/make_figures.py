@@ -8,7 +8,8 @@ Reads rate_distortion.json (plus rate_distortion_<bits>_width<w>.json and
 rate_distortion_refined_all.json, longer-trained points), imputation_d4.json or, before
 it, imputation.json (plus, for COCO with all train persons, the newest of
 imputation_coco_full_d4_60.json, imputation_coco_full_m03.json and
-imputation_coco_full.json), imputation_mask_sweep.json and penn_ablation.json (written by
+imputation_coco_full.json), imputation_mask_sweep.json, penn_ablation.json and
+classification.json (written by
 the benchmarks with --json) when present, and draws stick-figure reconstructions, a token
 atlas and training curves from a freshly fitted default tokenizer (a minute or two on 2
 cores).
@@ -129,6 +130,35 @@ def penn_ablation(rows):
     return fig
 
 
+def classification(rows):
+    """Accuracy against training size, frame and video level, mean over seeds with the min-max range."""
+    panels = [("Penn Action", "frame"), ("Penn Action", "video"), ("stick figures", "frame")]
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4.2))
+    for ax, (dataset, level) in zip(axes, panels):
+        groups = defaultdict(lambda: defaultdict(list))
+        for r in rows:
+            if r["dataset"] == dataset and r["level"] == level:
+                groups[r["features"]][r.get("fraction", r.get("n_train"))].append(100 * r["accuracy"])
+        for features, by_size in groups.items():
+            sizes = sorted(by_size)
+            mean = [sum(by_size[s]) / len(by_size[s]) for s in sizes]
+            low = [m - min(by_size[s]) for m, s in zip(mean, sizes)]
+            high = [max(by_size[s]) - m for m, s in zip(mean, sizes)]
+            style = "-" if "token" in features else "--"
+            ax.errorbar(sizes, mean, yerr=[low, high], fmt=style + "o", capsize=3, label=features)
+        ax.set_xscale("log")
+        ticks = sorted({size for by_size in groups.values() for size in by_size})
+        ax.set_xticks(ticks, [f"{t:.0%}" if isinstance(t, float) else str(t) for t in ticks])
+        ax.minorticks_off()
+        ax.set_xlabel("training videos (share of Penn's)" if dataset == "Penn Action" else "training poses")
+        ax.set_ylabel("test accuracy (%)")
+        ax.set_title(f"{dataset}, {level} level", fontsize=10)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
 def read(name):
     path = RESULTS / f"{name}.json"
     return json.loads(path.read_text()) if path.exists() else None
@@ -157,6 +187,8 @@ def main():
         figures["imputation_mask_sweep"] = mask_sweep([r for r in rows if r["data"] == "COCO val"])
     if (rows := read("penn_ablation")) is not None:
         figures["penn_ablation"] = penn_ablation(rows)
+    if (rows := read("classification")) is not None:
+        figures["classification"] = classification(rows)
     for name, fig in figures.items():
         fig.savefig(FIGURES / f"{name}.png", dpi=90)
         print(f"wrote {FIGURES / name}.png")
