@@ -32,7 +32,7 @@ from sklearn.decomposition import PCA
 
 from posetok import PoseTokenizer
 from posetok.datasets import normalize_to_box, visibility_to_nan
-from posetok.metrics import mpjpe, object_keypoint_similarity, oks_ap
+from posetok.metrics import mpjpe, object_keypoint_similarity, oks_ar
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 BUDGETS = (32, 64, 128, 256, 374)
@@ -73,7 +73,7 @@ def load(split):
 def scores(X_true, X_hat, scale, area):
     px = lambda X: X.reshape(len(X), -1, 2) * scale[:, None, None]  # noqa: E731
     oks = object_keypoint_similarity(px(X_true), px(X_hat), area)
-    return {"oks_ap": oks_ap(oks), "mpjpe_pct": 100 * mpjpe(X_true, X_hat) / 1.25}
+    return {"oks_ar": oks_ar(oks), "mpjpe_pct": 100 * mpjpe(X_true, X_hat) / 1.25}
 
 
 # ---------------------------------------------------------------- baselines
@@ -213,10 +213,10 @@ def main():
     print()
     print(f"posetok: {len(X_tr_posetok)} train persons, {n_epochs} epochs, "
           f"{'default architecture' if not width else f'width {args.width}'}")
-    print("| method | bits / pose | OKS-AP | MPJPE % | fit (s) |")
+    print("| method | bits / pose | OKS-AR | MPJPE % | fit (s) |")
     print("|---|---|---|---|---|")
     for r in sorted(rows, key=lambda r: (r["bits"], r["method"])):
-        print(f"| {r['method']} | {r['bits']:.0f} | {r['oks_ap']:.2f} | {r['mpjpe_pct']:.3f} | {r['fit_s']:.0f} |")
+        print(f"| {r['method']} | {r['bits']:.0f} | {r['oks_ar']:.2f} | {r['mpjpe_pct']:.3f} | {r['fit_s']:.0f} |")
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2))
 

@@ -45,7 +45,8 @@ def _rate_distortion_line(row):
 
 def rate_distortion(rows, extra=()):
     fig, (ax1, ax2, ax3) = plt.subplots(1, 3, figsize=(16, 5.5))
-    panels = ((ax1, lambda r: r["oks_ap"]), (ax2, lambda r: 100 - r["oks_ap"]), (ax3, lambda r: r["mpjpe_pct"]))
+    # results files before the rename say "oks_ap" for the same quantity
+    panels = ((ax1, lambda r: _oks_ar(r)), (ax2, lambda r: 100 - _oks_ar(r)), (ax3, lambda r: r["mpjpe_pct"]))
     def extra_line(r):
         if r.get("refinement_stages"):
             return "posetok, tokens + refinement stages, all train persons, 30 epochs"
@@ -66,8 +67,8 @@ def rate_distortion(rows, extra=()):
             style = dict(lw=3, color="k", ls="-" if "refinement" in line else "--")
         for ax, value in panels:
             ax.plot([r["bits"] for r in rs], [value(r) for r in rs], "o-", label=line, **style)
-    ax1.set_ylabel("OKS-AP on COCO val (higher is better)")
-    ax2.set_ylabel("100 - OKS-AP (lower is better)")
+    ax1.set_ylabel("OKS-AR on COCO val (higher is better)")
+    ax2.set_ylabel("100 - OKS-AR (lower is better)")
     ax3.set_ylabel("MPJPE, % of box (lower is better)")
     for ax in (ax2, ax3):
         ax.set_yscale("log")
@@ -128,6 +129,10 @@ def penn_ablation(rows):
     ax.grid(alpha=0.3, axis="x")
     fig.tight_layout()
     return fig
+
+
+def _oks_ar(row):
+    return row["oks_ar"] if "oks_ar" in row else row["oks_ap"]
 
 
 def classification(rows):

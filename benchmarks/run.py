@@ -44,7 +44,7 @@ class Benchmark:
 BENCHMARKS = {
     "stick_figures": Benchmark("stick_figures.py", "quality bar on stick figures; staged vs joint", minutes=3),
     "coco_rate_distortion": Benchmark(
-        "coco_rate_distortion.py", "OKS-AP and MPJPE per bit on COCO val against classic quantizers",
+        "coco_rate_distortion.py", "OKS-AR and MPJPE per bit on COCO val against classic quantizers",
         data=COCO, minutes=45,
     ),
     "speed": Benchmark("speed.py", "transform / inverse_transform throughput against the matmul limit",

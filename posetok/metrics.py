@@ -7,6 +7,8 @@ left out of every metric.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 __all__ = [
@@ -15,6 +17,7 @@ __all__ = [
     "mpjpe",
     "pck",
     "object_keypoint_similarity",
+    "oks_ar",
     "oks_ap",
     "codebook_usage",
     "codebook_perplexity",
@@ -117,23 +120,43 @@ def object_keypoint_similarity(X_true, X_pred, area, sigmas=COCO_SIGMAS):
         return np.nanmean(np.where(np.isnan(d), np.nan, sim), axis=1) if d.size else np.zeros(0)
 
 
-def oks_ap(oks, thresholds=None):
-    """OKS-AP in percent: the mean over OKS thresholds (0.50:0.05:0.95) of the
+def oks_ar(oks, thresholds=None):
+    """OKS-AR in percent: the mean over OKS thresholds (0.50:0.05:0.95) of the
     fraction of instances whose OKS exceeds the threshold.
 
-    Each instance is matched to its own reconstruction, so no detection
-    matching or score ranking is involved (a reconstruction benchmark, not a
-    detector evaluation).
+    Each instance is matched one-to-one to its own reconstruction, so no
+    detection matching or score ranking is involved (a reconstruction
+    benchmark, not a detector evaluation). This is COCO's average *recall*
+    (AR) for that matching, not its average precision: AP ranks detections by
+    score and also counts false positives, which a reconstruction has none
+    of. The "about 99 AP" that PCT reports for encoding and decoding COCO val
+    poses is COCO's AP of its full evaluation; compare the two with care.
 
     Examples
     --------
-    >>> oks_ap([1.0, 0.72])
+    >>> oks_ar([1.0, 0.72])
     75.0
     """
     oks = np.asarray(oks, dtype=float)
     oks = oks[~np.isnan(oks)]
     thresholds = np.linspace(0.5, 0.95, 10) if thresholds is None else np.asarray(thresholds)
     return float(100 * np.mean([(oks > t).mean() for t in thresholds]))
+
+
+def oks_ap(oks, thresholds=None):
+    """Deprecated name of :func:`oks_ar` (the quantity is an average recall, not a precision).
+
+    Examples
+    --------
+    >>> import warnings
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore", DeprecationWarning)
+    ...     oks_ap([1.0, 0.72])
+    75.0
+    """
+    warnings.warn("oks_ap is renamed oks_ar: it is an average recall (COCO's AR), not an average precision",
+                  DeprecationWarning, stacklevel=2)
+    return oks_ar(oks, thresholds)
 
 
 def codebook_usage(ids, codebook_size):

@@ -12,6 +12,7 @@ from posetok.metrics import (
     mpjpe,
     object_keypoint_similarity,
     oks_ap,
+    oks_ar,
     pck,
 )
 
@@ -58,11 +59,11 @@ def test_oks_skips_unlabelled_joints():
     assert oks[0] == 1.0
 
 
-def test_oks_ap_thresholds():
-    assert oks_ap([1.0, 1.0]) == 100.0
-    assert oks_ap([0.0, 0.4]) == 0.0
+def test_oks_ar_thresholds():
+    assert oks_ar([1.0, 1.0]) == 100.0
+    assert oks_ar([0.0, 0.4]) == 0.0
     # 0.77 passes 0.50 ... 0.75 (6 of 10 thresholds)
-    assert oks_ap([0.77]) == pytest.approx(60.0)
+    assert oks_ar([0.77]) == pytest.approx(60.0)
 
 
 def test_codebook_usage_and_perplexity():
@@ -77,7 +78,7 @@ def test_sigmas_are_cocos():
 
 @pytest.mark.skipif(not (DATA / "coco2017_val_person_keypoints.npz").exists(), reason="needs ../shared/data")
 def test_reproduces_reference_scalar_quantizer_figures():
-    """shared/reference/coco-baselines.md: 4-bit scalar -> OKS-AP 55.1, MPJPE 2.02 %;
+    """shared/reference/coco-baselines.md: 4-bit scalar -> OKS-AR 55.1, MPJPE 2.02 %;
     6-bit -> 99.4, 0.49 %. Its quantizer rounds to 2**b levels spanning [-0.5, 0.5]."""
     d = np.load(DATA / "coco2017_val_person_keypoints.npz")
     X, _, scale = normalize_to_box(d["keypoints"], d["bbox"])
@@ -89,6 +90,11 @@ def test_reproduces_reference_scalar_quantizer_figures():
         levels = 2**bits - 1
         Q = np.round((np.clip(np.nan_to_num(X), -0.5, 0.5) + 0.5) * levels) / levels - 0.5
         px = lambda A: A.reshape(len(A), -1, 2) * scale[:, None, None]  # noqa: E731
-        ap = oks_ap(object_keypoint_similarity(px(X), px(Q), area))
+        ap = oks_ar(object_keypoint_similarity(px(X), px(Q), area))
         assert ap == pytest.approx(ap_ref, abs=0.1)
         assert 100 * mpjpe(X, Q) / 1.25 == pytest.approx(mpjpe_ref, abs=0.01)
+
+
+def test_oks_ap_is_a_deprecated_alias_of_oks_ar():
+    with pytest.warns(DeprecationWarning, match="average recall"):
+        assert oks_ap([1.0, 0.72]) == oks_ar([1.0, 0.72]) == 75.0
