@@ -20,7 +20,10 @@ gains over an exact argmin, in the same run; and what refinement stages cost
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import resource
+import sys
 import time
 import warnings
 
@@ -97,10 +100,25 @@ def throughput(fn, X, min_seconds, rounds=5):
 MATMUL_OPS = {"aten::addmm", "aten::mm", "aten::bmm", "aten::baddbmm", "aten::matmul"}
 
 
+@contextlib.contextmanager
+def _quiet_native_stderr():
+    """Send the C++ side's stderr to /dev/null: torch.profiler's kineto prints "USDT ... profiler_start"
+    lines there that no log level silences, and they land in the middle of the tables."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(os.devnull, "w") as devnull:
+        os.dup2(devnull.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
 def time_by_operator(fn, X, repeats=3):
     """Share of ``fn(X)``'s operator time per ATen operator, largest first."""
     fn(X)
-    with profile() as prof:
+    with _quiet_native_stderr(), profile() as prof:
         for _ in range(repeats):
             fn(X)
     events = [(e.key, e.self_cpu_time_total) for e in prof.key_averages()]
