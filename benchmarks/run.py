@@ -4,7 +4,7 @@ Run from the repository root:
 
     python benchmarks/run.py --quick              # the full set's smoke modes (a few minutes)
     python benchmarks/run.py                      # the benchmarks issue's full set (about an hour)
-    python benchmarks/run.py all                  # that and imputation + Penn Action (about two hours)
+    python benchmarks/run.py all                  # that, imputation, classification, Penn Action (about three hours)
     python benchmarks/run.py speed stick_figures  # just these
     python benchmarks/run.py --list               # what there is, what it needs, how long it takes
 
