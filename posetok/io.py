@@ -300,6 +300,7 @@ def load(path, estimator_class):
         message names the field.
     """
     from .nn import PoseTokenizerNet
+    from .normalization import PoseNormalizer
 
     path = Path(path)
     if not path.is_file():
@@ -337,10 +338,10 @@ def load(path, estimator_class):
     tok.n_features_in_ = fitted["n_features_in_"]
     if "feature_names_in_" in fitted:
         tok.feature_names_in_ = fitted["feature_names_in_"]
-    for name in ("n_keypoints_", "mean_", "scale_", "history_", "codebook_usage_", "device_", "fit_time_"):
+    for name in ("n_keypoints_", "history_", "codebook_usage_", "device_", "fit_time_"):
         setattr(tok, name, fitted[name])
+    tok.normalizer_ = PoseNormalizer(tok.normalize, fitted["mean_"], fitted["scale_"])
     tok.network_ = net.eval()
-    tok.normalize_ = tok.normalize
     tok.refinement_codebooks_ = refinement.double().numpy()
     tok.bits_per_pose_ = tok._bits_per_pose()
     if "output" in meta:

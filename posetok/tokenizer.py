@@ -20,6 +20,7 @@ from .features import ENCODINGS, feature_names, features_from_ids, ids_from_feat
 from .io import load as load_model
 from .io import save as save_model
 from .nn import PoseTokenizerNet, TokenizerConfig
+from .normalization import MODES, PoseNormalizer
 from .refinement import fit_residual_codebooks, residual_codes, residual_offsets
 from .training import STRATEGIES, TrainConfig, decode, encode, token_vectors, train_tokenizer
 
@@ -259,6 +260,9 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
         Column names of X, when X is a DataFrame with string column names.
     n_keypoints_ : int
         Number of keypoints K learned from X.
+    normalizer_ : posetok.normalization.PoseNormalizer
+        The fitted normalisation (mode, mean and scale); ``mean_``,
+        ``scale_`` and ``normalize_`` read it.
     normalize_ : str
         The ``normalize`` the model was fitted with; :meth:`transform` keeps
         using it whatever ``set_params`` says until the next fit (so do the
@@ -321,7 +325,7 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
         "refinement_stages": [Interval(Integral, 0, None, closed="left")],
         "refinement_codebook_size": [Interval(Integral, 2, None, closed="left")],
         "mask_probability": [Interval(Real, 0, 1, closed="left")],
-        "normalize": [StrOptions({"dataset", "pose"})],
+        "normalize": [StrOptions(set(MODES))],
         "encode": [StrOptions(set(ENCODINGS))],
         "device": [StrOptions({"auto", "cpu", "cuda"})],
         "verbose": ["verbose"],
@@ -430,7 +434,6 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
         X = validate_data(self, _as_2d(X), dtype=np.float64, ensure_all_finite="allow-nan", reset=True)
         _check_keypoint_columns(X.shape[1])
         observed = _observed_mask(X)
-        X = self._pose_frame(X, self.normalize)[0]
         device = _resolve_device(self.device)
         seed = _seed(self.random_state)
 
@@ -443,18 +446,11 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
                 UserWarning,
                 stacklevel=3,
             )
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # the never-observed joints, warned above
-            mean = np.nanmean(X, axis=0)
-        mean = np.where(np.isnan(mean), 0.0, mean)
-        centred = X - mean
-        # root mean square, computed on centred / max so that huge inputs cannot overflow
-        peak = float(np.nanmax(np.abs(centred)))
-        scale = peak * float(np.sqrt(np.nanmean((centred / peak) ** 2))) if peak > 0 else 1.0
-        if not np.isfinite(scale) or scale <= 0:
-            scale = 1.0
-        _warn_if_outliers(centred, scale)
-        keypoints, observed_t = _network_input(centred / scale, observed)
+        normalizer = PoseNormalizer.fit(X, self.normalize)
+        normalised = normalizer.transform(X)
+        scale = normalizer.scale
+        _warn_if_outliers(normalised * scale, scale)
+        keypoints, observed_t = _network_input(normalised, observed)
 
         config = self._network_config(X.shape[1] // 2)
         train_config = TrainConfig(
@@ -515,12 +511,10 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
         refinement = self._fit_refinement(net, keypoints, observed, ids, seed)
 
         self.n_keypoints_ = config.n_keypoints
-        self.normalize_ = self.normalize
+        self.normalizer_ = normalizer
         self.refinement_codebooks_ = refinement
         self.network_ = net
         self.bits_per_pose_ = self._bits_per_pose()
-        self.mean_ = mean
-        self.scale_ = scale
         self.history_ = history
         self.codebook_usage_ = n_used / self.codebook_size
         self.device_ = str(device)
@@ -627,12 +621,13 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
             return np.empty((0, self.n_features_in_))
         return self._decode_ids(ids)
 
-    def _decode_ids(self, ids):
-        """Poses (n, 2K) of validated ids, in the units of X (the per-pose frame with ``normalize="pose"``)."""
+    def _decode_ids(self, ids, X=None):
+        """Poses (n, 2K) of validated ids in the units of X: with ``normalize="pose"``, in the per-pose
+        frame, or in the frames of the original poses ``X`` when given."""
         n_tokens = self.network_.config.n_tokens
         poses = decode(self.network_, torch.as_tensor(ids[:, :n_tokens])).double().numpy()
         poses += residual_offsets(ids[:, n_tokens:], self.refinement_codebooks_)
-        return poses.reshape(len(ids), -1) * self.scale_ + self.mean_
+        return self.normalizer_.inverse(poses.reshape(len(ids), -1), X)
 
     def score(self, X, y=None):
         """Negative mean per-joint reconstruction error, in the units of X.
@@ -746,22 +741,6 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
             dropout=self.dropout,
         )
 
-    @staticmethod
-    def _pose_frame(X, normalize):
-        """X in the frame the network sees before the fitted normalisation.
-
-        Returns the framed X and, per pose, the centre (n, 2) and size (n,) that
-        map it back (``framed * size + centre``); identity for ``"dataset"``.
-        """
-        if normalize == "dataset":
-            return X, np.zeros((len(X), 2)), np.ones(len(X))
-        kp = X.reshape(len(X), -1, 2)
-        lo, hi = np.nanmin(kp, axis=1), np.nanmax(kp, axis=1)
-        size = (hi - lo).max(axis=1)
-        size = np.where(size > 0, size, 1.0)  # one observed joint: translation only
-        centre = (lo + hi) / 2
-        return ((kp - centre[:, None]) / size[:, None, None]).reshape(len(X), -1), centre, size
-
     def _reconstruct(self, X):
         """Encode and decode X; the poses in the units of X itself, also with ``normalize="pose"``.
 
@@ -771,15 +750,31 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self)
         X = validate_data(self, _as_2d(X), dtype=np.float64, ensure_all_finite="allow-nan", reset=False)
-        _, centre, size = self._pose_frame(X, self.normalize_)
         keypoints, observed = self._normalised(X)
         ids = encode(self.network_, keypoints, observed)
         if self._n_refinement_stages:
             residuals = _residuals(self.network_, keypoints, ids)
             refined = residual_codes(residuals, observed.numpy(), self.refinement_codebooks_)
             ids = torch.as_tensor(np.hstack([ids.numpy().astype(np.int64), refined]))
-        poses = self._decode_ids(ids.numpy().astype(np.int64)).reshape(len(X), -1, 2)
-        return (poses * size[:, None, None] + centre[:, None]).reshape(len(X), -1)
+        return self._decode_ids(ids.numpy().astype(np.int64), X)
+
+    @property
+    def mean_(self) -> np.ndarray:
+        """Per-coordinate mean of the training poses (in the per-pose frame with ``normalize="pose"``)."""
+        check_is_fitted(self)
+        return self.normalizer_.mean
+
+    @property
+    def scale_(self) -> float:
+        """The one scale of the normalisation (isotropic)."""
+        check_is_fitted(self)
+        return self.normalizer_.scale
+
+    @property
+    def normalize_(self) -> str:
+        """The ``normalize`` the model was fitted with."""
+        check_is_fitted(self)
+        return self.normalizer_.mode
 
     @property
     def _n_refinement_stages(self) -> int:
@@ -828,7 +823,7 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
         check_is_fitted(self)
         X = validate_data(self, _as_2d(X), dtype=np.float64, ensure_all_finite="allow-nan", reset=False)
         observed = _observed_mask(X)
-        return _network_input((self._pose_frame(X, self.normalize_)[0] - self.mean_) / self.scale_, observed)
+        return _network_input(self.normalizer_.transform(X), observed)
 
     def _check_features(self, X):
         """Features of a non-ordinal encoding as a 2-D float array or sparse matrix."""
