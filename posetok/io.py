@@ -299,6 +299,7 @@ def load(path, estimator_class):
         written in another format version, or any field is out of place; the
         message names the field.
     """
+    from .codec import PoseCodec
     from .nn import PoseTokenizerNet
     from .normalization import PoseNormalizer
 
@@ -340,9 +341,8 @@ def load(path, estimator_class):
         tok.feature_names_in_ = fitted["feature_names_in_"]
     for name in ("n_keypoints_", "history_", "codebook_usage_", "device_", "fit_time_"):
         setattr(tok, name, fitted[name])
-    tok.normalizer_ = PoseNormalizer(tok.normalize, fitted["mean_"], fitted["scale_"])
-    tok.network_ = net.eval()
-    tok.refinement_codebooks_ = refinement.double().numpy()
+    normalizer = PoseNormalizer(tok.normalize, fitted["mean_"], fitted["scale_"])
+    tok.codec_ = PoseCodec(net.eval(), refinement.double().numpy(), normalizer)
     tok.bits_per_pose_ = tok._bits_per_pose()
     if "output" in meta:
         tok.set_output(transform=meta["output"])

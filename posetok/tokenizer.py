@@ -16,12 +16,13 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from .codec import PoseCodec
 from .features import ENCODINGS, feature_names, features_from_ids, ids_from_features
 from .io import load as load_model
 from .io import save as save_model
 from .nn import PoseTokenizerNet, TokenizerConfig
 from .normalization import MODES, PoseNormalizer
-from .refinement import fit_residual_codebooks, residual_codes, residual_offsets
+from .refinement import fit_residual_codebooks, residual_codes
 from .training import STRATEGIES, TrainConfig, decode, encode, token_vectors, train_tokenizer
 
 __all__ = ["PoseTokenizer", "CodebookCollapseWarning"]
@@ -260,9 +261,12 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
         Column names of X, when X is a DataFrame with string column names.
     n_keypoints_ : int
         Number of keypoints K learned from X.
+    codec_ : posetok.codec.PoseCodec
+        The fitted state below the estimator: network, refinement codebooks
+        and normalisation. ``network_``, ``refinement_codebooks_``,
+        ``normalizer_``, ``mean_``, ``scale_`` and ``normalize_`` read it.
     normalizer_ : posetok.normalization.PoseNormalizer
-        The fitted normalisation (mode, mean and scale); ``mean_``,
-        ``scale_`` and ``normalize_`` read it.
+        The fitted normalisation (mode, mean and scale).
     normalize_ : str
         The ``normalize`` the model was fitted with; :meth:`transform` keeps
         using it whatever ``set_params`` says until the next fit (so do the
@@ -384,7 +388,7 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
         self.random_state = random_state
 
     def __sklearn_is_fitted__(self):
-        return hasattr(self, "network_")
+        return "codec_" in self.__dict__
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -511,9 +515,7 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
         refinement = self._fit_refinement(net, keypoints, observed, ids, seed)
 
         self.n_keypoints_ = config.n_keypoints
-        self.normalizer_ = normalizer
-        self.refinement_codebooks_ = refinement
-        self.network_ = net
+        self.codec_ = PoseCodec(net, refinement, normalizer)
         self.bits_per_pose_ = self._bits_per_pose()
         self.history_ = history
         self.codebook_usage_ = n_used / self.codebook_size
@@ -574,20 +576,9 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
             (:meth:`get_feature_names_out` names the columns).
         """
         keypoints, observed = self._normalised(X)
-        latent = None
-        if self.encode == "latent":
-            latent = token_vectors(self.network_, keypoints, observed)
-            ids = self.network_.quantizer.nearest(latent)
-        else:
-            ids = encode(self.network_, keypoints, observed)
-        ids = ids.numpy().astype(np.int64)
-        if self._n_refinement_stages:
-            residuals = _residuals(self.network_, keypoints, torch.as_tensor(ids))
-            refined = residual_codes(residuals, observed.numpy(), self.refinement_codebooks_)
-            ids = np.hstack([ids, refined])
-        return features_from_ids(self.encode, ids, self.network_.config.n_tokens, self.codebook_,
-                                 self.refinement_codebooks_,
-                                 latent=None if latent is None else latent.numpy())
+        ids, latent = self.codec_.encode(keypoints, observed, with_latent=self.encode == "latent")
+        return features_from_ids(self.encode, ids, self.codec_.n_tokens, self.codebook_,
+                                 self.refinement_codebooks_, latent=latent)
 
     def inverse_transform(self, X):
         """Decode token ids into poses, in the units of the training data.
@@ -619,15 +610,7 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
                                     self.codebook_, self.refinement_codebooks_)
         if not len(ids):
             return np.empty((0, self.n_features_in_))
-        return self._decode_ids(ids)
-
-    def _decode_ids(self, ids, X=None):
-        """Poses (n, 2K) of validated ids in the units of X: with ``normalize="pose"``, in the per-pose
-        frame, or in the frames of the original poses ``X`` when given."""
-        n_tokens = self.network_.config.n_tokens
-        poses = decode(self.network_, torch.as_tensor(ids[:, :n_tokens])).double().numpy()
-        poses += residual_offsets(ids[:, n_tokens:], self.refinement_codebooks_)
-        return self.normalizer_.inverse(poses.reshape(len(ids), -1), X)
+        return self.codec_.decode(ids)
 
     def score(self, X, y=None):
         """Negative mean per-joint reconstruction error, in the units of X.
@@ -651,10 +634,7 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
             reconstruction.
         """
         keypoints, observed = self._normalised(X)
-        residuals = _residuals(self.network_, keypoints, encode(self.network_, keypoints, observed))
-        if self._n_refinement_stages:
-            ids = residual_codes(residuals, observed.numpy(), self.refinement_codebooks_)
-            residuals -= residual_offsets(ids, self.refinement_codebooks_)
+        residuals = self.codec_.residuals(keypoints, observed)
         dist = np.linalg.norm(residuals, axis=-1)[observed.numpy()]
         return -float(dist.mean()) * self.scale_
 
@@ -751,12 +731,25 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
         check_is_fitted(self)
         X = validate_data(self, _as_2d(X), dtype=np.float64, ensure_all_finite="allow-nan", reset=False)
         keypoints, observed = self._normalised(X)
-        ids = encode(self.network_, keypoints, observed)
-        if self._n_refinement_stages:
-            residuals = _residuals(self.network_, keypoints, ids)
-            refined = residual_codes(residuals, observed.numpy(), self.refinement_codebooks_)
-            ids = torch.as_tensor(np.hstack([ids.numpy().astype(np.int64), refined]))
-        return self._decode_ids(ids.numpy().astype(np.int64), X)
+        return self.codec_.decode(self.codec_.encode(keypoints, observed)[0], X)
+
+    @property
+    def network_(self) -> PoseTokenizerNet:
+        """The trained torch module, on the CPU (the fitted codec's network)."""
+        check_is_fitted(self)
+        return self.codec_.network
+
+    @property
+    def refinement_codebooks_(self) -> np.ndarray:
+        """The refinement codes, in the network's normalised units (the fitted codec's)."""
+        check_is_fitted(self)
+        return self.codec_.refinement_codebooks
+
+    @property
+    def normalizer_(self) -> PoseNormalizer:
+        """The fitted normalisation (the fitted codec's)."""
+        check_is_fitted(self)
+        return self.codec_.normalizer
 
     @property
     def mean_(self) -> np.ndarray:

@@ -7,7 +7,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "posetok"
 # the torch core and the pure-numpy helpers below the estimator
-CORE = {"nn", "training", "refinement", "features", "normalization"}
+CORE = {"nn", "training", "refinement", "features", "normalization", "codec"}
 ESTIMATOR_LAYER = {"tokenizer", "impute", "io", "video", "plotting", "__main__", "__init__"}
 
 

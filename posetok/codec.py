@@ -1,0 +1,76 @@
+"""A fitted pose codec: :class:`PoseCodec`, the state below :class:`~posetok.PoseTokenizer`.
+
+It holds what a fit produces (the network, the refinement codebooks and the
+normalisation) and turns normalised keypoints into ids and ids into poses. It
+knows torch and numpy, not scikit-learn: the estimator validates input and
+delegates here, and :mod:`posetok.io` saves and loads these parts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .nn import PoseTokenizerNet
+from .normalization import PoseNormalizer
+from .refinement import residual_codes, residual_offsets
+from .training import decode, encode, token_vectors
+
+__all__ = ["PoseCodec"]
+
+
+@dataclass
+class PoseCodec:
+    """Network, refinement codebooks ``(S, K, R, 2)`` (normalised units) and normalisation.
+
+    Keypoint inputs are the network's: a float32 tensor ``(n, K, 2)`` of
+    normalised coordinates with missing joints at 0, and a bool mask ``(n, K)``.
+    """
+
+    network: PoseTokenizerNet
+    refinement_codebooks: np.ndarray
+    normalizer: PoseNormalizer
+
+    @property
+    def n_tokens(self) -> int:
+        return self.network.config.n_tokens
+
+    @property
+    def n_stages(self) -> int:
+        return self.refinement_codebooks.shape[0]
+
+    def encode(self, keypoints: torch.Tensor, observed: torch.Tensor, *, with_latent: bool = False):
+        """Ids ``(n, n_tokens + S * K)`` int64 (tokens, then refinement ids), and the latent
+        token vectors ``(n, n_tokens, D)`` when ``with_latent`` (else None)."""
+        latent = None
+        if with_latent:
+            latent = token_vectors(self.network, keypoints, observed)
+            ids = self.network.quantizer.nearest(latent)
+            latent = latent.numpy()
+        else:
+            ids = encode(self.network, keypoints, observed)
+        ids = ids.numpy().astype(np.int64)
+        if self.n_stages:
+            ids = np.hstack([ids, residual_codes(self._token_residuals(keypoints, ids), observed.numpy(),
+                                                 self.refinement_codebooks)])
+        return ids, latent
+
+    def decode(self, ids: np.ndarray, X: np.ndarray | None = None) -> np.ndarray:
+        """Poses ``(n, 2K)`` of ids (tokens and any number of whole refinement stages) in the units of
+        the training data: with per-pose normalisation in each pose's frame, or in the frames of the
+        original poses ``X`` when given."""
+        poses = decode(self.network, torch.as_tensor(ids[:, : self.n_tokens])).double().numpy()
+        poses += residual_offsets(ids[:, self.n_tokens :], self.refinement_codebooks)
+        return self.normalizer.inverse(poses.reshape(len(ids), -1), X)
+
+    def residuals(self, keypoints: torch.Tensor, observed: torch.Tensor) -> np.ndarray:
+        """What the whole code (tokens and refinement) leaves of ``keypoints``: ``(n, K, 2)``, normalised."""
+        ids, _ = self.encode(keypoints, observed)
+        residuals = self._token_residuals(keypoints, ids[:, : self.n_tokens])
+        return residuals - residual_offsets(ids[:, self.n_tokens :], self.refinement_codebooks)
+
+    def _token_residuals(self, keypoints, token_ids):
+        """Keypoints minus the decoding of the token ids alone, float64, normalised units."""
+        return keypoints.double().numpy() - decode(self.network, torch.as_tensor(token_ids)).double().numpy()
