@@ -182,6 +182,10 @@ def _check_params(path, params, estimator_class):
     unknown = sorted(set(params) - set(known))
     if unknown:
         _refuse(path, f"unknown parameter {unknown[0]!r} in params")
+    for name, value in params.items():
+        # JSON true/false are Python bools, which are also ints: refuse them where a number belongs
+        if isinstance(value, bool) and not isinstance(known[name], bool) and name != "verbose":
+            _refuse(path, f"invalid params: {name} must be a number, got {value!r}")
     try:
         params = {k: _from_json_param(v) if k == "random_state" else v for k, v in params.items()}
         tok = estimator_class(**params)
@@ -254,8 +258,11 @@ def _check_state(path, state, config, expected_refinement):
         found = {k.split(".")[2] for k in state if k.startswith(f"{part}.blocks.")}
         if found != {str(i) for i in range(len(found))} or len(found) != depth:
             _refuse(path, f"params say {part}_depth={depth}, the tensors hold {len(found)} {part} blocks")
-    with torch.device("meta"):  # shapes only: nothing is allocated for the sizes the file claims
-        expected = {k: tuple(v.shape) for k, v in PoseTokenizerNet(config).state_dict().items()}
+    try:
+        with torch.device("meta"):  # shapes only: nothing is allocated for the sizes the file claims
+            expected = {k: tuple(v.shape) for k, v in PoseTokenizerNet(config).state_dict().items()}
+    except (RuntimeError, TypeError, ValueError, OverflowError) as exc:
+        _refuse(path, f"the params describe a network that cannot be built: {exc}")
     expected[_REFINEMENT_KEY] = expected_refinement
     if set(state) != set(expected) - ({_REFINEMENT_KEY} if _REFINEMENT_KEY not in state else set()):
         missing = sorted(set(expected) - set(state) - {_REFINEMENT_KEY})

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV
@@ -161,3 +161,22 @@ def test_fit_transform_reuses_fit_and_equals_transform(stick_figures, encoding, 
 def test_fit_transform_pandas_output(stick_figures):
     out = PoseTokenizer(**TINY).set_output(transform="pandas").fit_transform(stick_figures[0][:80])
     assert list(out.columns) == [f"token_{i}" for i in range(4)]
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(encoding=st.sampled_from(ENCODINGS),
+       value=st.sampled_from([np.nan, np.inf, -1.0, 0.5, 1e300, 3.0, 0.0, 1.0]),
+       width=st.integers(0, 200), n=st.integers(1, 3))
+def test_hostile_inverse_transform_input_is_refused_clearly(fitted, encoding, value, width, n):
+    # whatever the encoding, bad features get a ValueError/TypeError naming the problem, or decode finitely
+    fitted.set_params(encode=encoding)
+    try:
+        X = np.full((n, width), value)
+        try:
+            out = fitted.inverse_transform(X)
+        except (ValueError, TypeError) as exc:
+            assert str(exc)
+            return
+        assert out.shape == (n, 26) and np.isfinite(out).all()
+    finally:
+        fitted.set_params(encode="ordinal")

@@ -5,6 +5,8 @@ import zipfile
 import numpy as np
 import pytest
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from posetok import PoseTokenizer
 from posetok.io import FORMAT_VERSION, save
@@ -285,3 +287,29 @@ def test_set_output_survives_the_round_trip(tiny_fitted, stick_figures, tmp_path
     loaded = load(save(tok, tmp_path / "t.posetok"))
     assert hasattr(loaded.transform(stick_figures[0][:3]), "columns")
     assert not hasattr(load(save(tiny_fitted, tmp_path / "u.posetok")).transform(stick_figures[0][:3]), "columns")
+
+
+HOSTILE_VALUES = [None, True, -1, 0, 1, 2**31, 10**12, 1e308, -1e308, 0.5, "x", "", [], [1, 2], {}, {"a": 1}]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_hostile_field_values_are_refused_or_harmless(tiny_fitted, stick_figures, tmp_path, data):
+    # issue 15: any field of model.json replaced by a hostile value: a ValueError naming the problem,
+    # or a model that still transforms and decodes to finite poses; never another exception or a hang
+    path = save(tiny_fitted, tmp_path / "t.posetok")
+    with zipfile.ZipFile(path) as zf:
+        meta, state = json.loads(zf.read("model.json")), zf.read("state.pt")
+    section = data.draw(st.sampled_from(["params", "fitted"]))
+    key = data.draw(st.sampled_from(sorted(meta[section])))
+    meta[section][key] = data.draw(st.sampled_from(HOSTILE_VALUES))
+    bad = tmp_path / "bad.posetok"
+    with zipfile.ZipFile(bad, "w") as zf:
+        zf.writestr("model.json", json.dumps(meta))
+        zf.writestr("state.pt", state)
+    try:
+        tok = load(bad)
+    except ValueError:
+        return
+    X = stick_figures[0][:5]
+    assert np.isfinite(tok.inverse_transform(tok.transform(X))).all()
