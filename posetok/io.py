@@ -61,9 +61,11 @@ def save(tokenizer, path) -> Path:
     """Write a fitted :class:`~posetok.PoseTokenizer` to ``path`` atomically.
 
     The file is first written beside ``path`` under a temporary name and then
-    renamed, so a crash never leaves a half-written file under the final name
-    (a process killed mid-save can leave the hidden temporary file
-    ``.NAME.*.tmp`` beside it, which is safe to delete). A symbolic link is
+    renamed, so a crash never leaves a half-written file under the final name.
+    The file is built in memory and, on Linux, written as an anonymous file
+    that only gets its hidden temporary name (``.NAME.*.tmp``) just before
+    the rename, so a killed process leaves nothing behind (elsewhere at most
+    that temporary file, safe to delete). A symbolic link is
     followed: the file it points to is replaced and the link stays. A path
     that is a folder or a device is refused.
 
@@ -110,23 +112,69 @@ def save(tokenizer, path) -> Path:
     state = dict(tokenizer.network_.state_dict())
     state[_REFINEMENT_KEY] = torch.as_tensor(tokenizer.refinement_codebooks_)
     torch.save(state, tensors)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    content = io.BytesIO()
+    with zipfile.ZipFile(content, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("model.json", json.dumps(meta, indent=1))
+        zf.writestr("state.pt", tensors.getvalue())
+    _write_atomically(path, content.getvalue())
+    return path
+
+
+def _write_atomically(path: Path, content: bytes) -> None:
+    """Write ``content`` to a new file and rename it over ``path``.
+
+    The whole file is built in memory first, so the temporary file only lives
+    for one write and fsync. On Linux it is first an anonymous file
+    (``O_TMPFILE``) that vanishes if the process is killed, and gets a name
+    only just before the rename.
+    """
+    umask = os.umask(0)
+    os.umask(umask)
+    mode = 0o666 & ~umask  # the permissions of any new file, not mkstemp's 0600
+    tmp = path.parent / f".{path.name}.{os.getpid()}.{id(content):x}.tmp"
     try:
-        # mkstemp creates 0600; a saved model gets the permissions of any new file (0666 less the umask)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.fchmod(fd, 0o666 & ~umask)
-        with os.fdopen(fd, "wb") as f:
-            with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-                zf.writestr("model.json", json.dumps(meta, indent=1))
-                zf.writestr("state.pt", tensors.getvalue())
-            f.flush()
-            os.fsync(f.fileno())
+        fd = os.open(path.parent, os.O_TMPFILE | os.O_WRONLY, mode)
+    except (AttributeError, OSError):  # not Linux, or a file system without O_TMPFILE
+        fd = None
+    if fd is not None:
+        try:
+            _write_all(fd, content)
+            os.link(f"/proc/self/fd/{fd}", tmp, follow_symlinks=True)
+        except OSError:
+            fd_failed = True
+        else:
+            fd_failed = False
+        finally:
+            os.close(fd)
+        if not fd_failed:
+            _replace(tmp, path)
+            return
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = Path(name)
+    try:
+        os.fchmod(fd, mode)
+        _write_all(fd, content)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    finally:
+        os.close(fd)
+    _replace(tmp, path)
+
+
+def _write_all(fd: int, content: bytes) -> None:
+    view = memoryview(content)
+    while view:
+        view = view[os.write(fd, view):]
+    os.fsync(fd)
+
+
+def _replace(tmp: Path, path: Path) -> None:
+    try:
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
-    return path
 
 
 # Caps checked before anything is read or allocated: a real model.json is a few kB to a

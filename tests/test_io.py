@@ -313,3 +313,38 @@ def test_hostile_field_values_are_refused_or_harmless(tiny_fitted, stick_figures
         return
     X = stick_figures[0][:5]
     assert np.isfinite(tok.inverse_transform(tok.transform(X))).all()
+
+
+def test_a_save_killed_mid_write_leaves_no_file(tiny_fitted, tmp_path):
+    # issue 15, item 7: a SIGKILL while saving left a .NAME.*.tmp file behind
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    model = save(tiny_fitted, tmp_path / "model.posetok")
+    out = tmp_path / "out"
+    out.mkdir()
+    script = (
+        "import os, sys, time\n"
+        "from posetok import PoseTokenizer\n"
+        "import posetok.io\n"
+        "tok = PoseTokenizer.load(sys.argv[1])\n"
+        "def slow_fsync(fd):\n"
+        "    print('writing', flush=True)\n"
+        "    time.sleep(60)\n"
+        "posetok.io.os.fsync = slow_fsync\n"
+        "tok.save(sys.argv[2])\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script, str(model), str(out / "t.posetok")],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "writing"  # inside the write, file data already written
+        time.sleep(0.2)
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    if not hasattr(os, "O_TMPFILE"):
+        pytest.skip("no O_TMPFILE here: a killed save may leave its temporary file")
+    assert list(out.iterdir()) == []
