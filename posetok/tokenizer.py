@@ -47,10 +47,23 @@ def _resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
+def _refuse_booleans(X):
+    """True/False are not coordinates: refuse them instead of reading them as 1.0 and 0.0."""
+    dtypes = getattr(X, "dtypes", None)
+    if dtypes is not None and any(np.dtype(d).kind == "b" for d in np.atleast_1d(dtypes) if hasattr(d, "kind")):
+        raise TypeError("X has boolean columns; keypoint coordinates must be numbers")
+    if isinstance(X, np.ndarray):
+        if X.dtype.kind == "b":
+            raise TypeError("X is a boolean array; keypoint coordinates must be numbers")
+        if X.dtype.kind == "O" and any(isinstance(v, bool | np.bool_) for v in X.ravel()):
+            raise TypeError("X holds booleans; keypoint coordinates must be numbers")
+
+
 def _as_2d(X):
     """Accept (n, K, 2) arrays by flattening them to (n, 2K); leave the rest to validate_data."""
     if isinstance(X, (list, tuple)) and np.ndim(X) == 3:
         X = np.asarray(X)
+    _refuse_booleans(X)
     if not isinstance(X, np.ndarray) or X.ndim != 3:
         return X
     if X.shape[2] != 2:
