@@ -326,7 +326,7 @@ def _check_state(path, state, config, expected_refinement):
             _refuse(path, f"tensor {key!r} holds NaN or infinite values")
 
 
-def load(path, estimator_class):
+def load(path, estimator_class=None):
     """Read a tokenizer written by :func:`save`; never executes code from the file.
 
     Every field is checked (type, range, shape) before anything is built, and
@@ -358,6 +358,8 @@ def load(path, estimator_class):
     from .nn import PoseTokenizerNet
     from .normalization import PoseNormalizer
 
+    if estimator_class is None:
+        raise TypeError("posetok.io.load needs the estimator class; call PoseTokenizer.load(path) instead")
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no such posetok model file: {path}")

@@ -348,3 +348,11 @@ def test_a_save_killed_mid_write_leaves_no_file(tiny_fitted, tmp_path):
     if not hasattr(os, "O_TMPFILE"):
         pytest.skip("no O_TMPFILE here: a killed save may leave its temporary file")
     assert list(out.iterdir()) == []
+
+
+def test_io_load_without_the_class_says_what_to_call(tiny_fitted, tmp_path):
+    from posetok import io as posetok_io
+
+    path = save(tiny_fitted, tmp_path / "t.posetok")
+    with pytest.raises(TypeError, match=r"PoseTokenizer.load\(path\)"):
+        posetok_io.load(path)
