@@ -50,7 +50,8 @@ def _resolve_device(device: str) -> torch.device:
 def _refuse_booleans(X):
     """True/False are not coordinates: refuse them instead of reading them as 1.0 and 0.0."""
     dtypes = getattr(X, "dtypes", None)
-    if dtypes is not None and any(np.dtype(d).kind == "b" for d in np.atleast_1d(dtypes) if hasattr(d, "kind")):
+    # pandas extension dtypes (Int64, boolean) have a kind too, but np.dtype() cannot read them
+    if dtypes is not None and any(getattr(d, "kind", None) == "b" for d in np.atleast_1d(dtypes)):
         raise TypeError("X has boolean columns; keypoint coordinates must be numbers")
     if isinstance(X, np.ndarray):
         if X.dtype.kind == "b":

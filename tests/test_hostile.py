@@ -134,3 +134,12 @@ def test_bad_save_targets(tok, tmp_path):
     (tmp_path / "junk.posetok").write_bytes(b"PK\x03\x04 not really a zip")
     with pytest.raises(ValueError):
         PoseTokenizer.load(tmp_path / "junk.posetok")
+
+
+def test_pandas_nullable_dtypes(tok):
+    # nullable integers are numbers; nullable booleans are not coordinates
+    X = pd.DataFrame(np.round(X26).astype(int)).astype("Int64")
+    assert tok.transform(X.to_numpy(dtype=float)).shape == (3, 4)
+    assert tok.transform(X).shape == (3, 4)
+    with pytest.raises(TypeError, match="boolean columns"):
+        tok.transform(pd.DataFrame(np.ones((3, 26), dtype=bool)).astype("boolean"))
