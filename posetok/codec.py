@@ -18,7 +18,15 @@ from .normalization import PoseNormalizer
 from .refinement import residual_codes, residual_offsets
 from .training import decode, encode, token_vectors
 
-__all__ = ["PoseCodec"]
+__all__ = ["PoseCodec", "token_residuals"]
+
+
+def token_residuals(network: PoseTokenizerNet, keypoints: torch.Tensor, token_ids) -> np.ndarray:
+    """Keypoints ``(n, K, 2)`` minus the decoding of their token ids alone, float64, normalised units.
+
+    What the refinement stages code; fit uses it before the codec exists.
+    """
+    return keypoints.double().numpy() - decode(network, torch.as_tensor(token_ids)).double().numpy()
 
 
 @dataclass
@@ -51,11 +59,14 @@ class PoseCodec:
             latent = latent.numpy()
         else:
             ids = encode(self.network, keypoints, observed)
-        ids = ids.numpy().astype(np.int64)
-        if self.n_stages:
-            ids = np.hstack([ids, residual_codes(self._token_residuals(keypoints, ids), observed.numpy(),
-                                                 self.refinement_codebooks)])
-        return ids, latent
+        return self.with_refinement(keypoints, observed, ids.numpy().astype(np.int64)), latent
+
+    def with_refinement(self, keypoints: torch.Tensor, observed: torch.Tensor, token_ids: np.ndarray) -> np.ndarray:
+        """Token ids ``(n, n_tokens)`` followed by the refinement ids of what they leave of ``keypoints``."""
+        if not self.n_stages:
+            return token_ids
+        residuals = token_residuals(self.network, keypoints, token_ids)
+        return np.hstack([token_ids, residual_codes(residuals, observed.numpy(), self.refinement_codebooks)])
 
     def decode(self, ids: np.ndarray, X: np.ndarray | None = None) -> np.ndarray:
         """Poses ``(n, 2K)`` of ids (tokens and any number of whole refinement stages) in the units of
@@ -68,9 +79,5 @@ class PoseCodec:
     def residuals(self, keypoints: torch.Tensor, observed: torch.Tensor) -> np.ndarray:
         """What the whole code (tokens and refinement) leaves of ``keypoints``: ``(n, K, 2)``, normalised."""
         ids, _ = self.encode(keypoints, observed)
-        residuals = self._token_residuals(keypoints, ids[:, : self.n_tokens])
+        residuals = token_residuals(self.network, keypoints, ids[:, : self.n_tokens])
         return residuals - residual_offsets(ids[:, self.n_tokens :], self.refinement_codebooks)
-
-    def _token_residuals(self, keypoints, token_ids):
-        """Keypoints minus the decoding of the token ids alone, float64, normalised units."""
-        return keypoints.double().numpy() - decode(self.network, torch.as_tensor(token_ids)).double().numpy()

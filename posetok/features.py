@@ -31,6 +31,7 @@ import scipy.sparse as sp
 import torch
 
 from .nn import nearest_code
+from .refinement import nearest_per_keypoint
 
 __all__ = ["ENCODINGS", "features_from_ids", "ids_from_features", "feature_names"]
 
@@ -120,7 +121,10 @@ def _ids_from_onehot(block, n_codes, what):
 
 def _nearest(vectors, codebook):
     """Nearest row of ``codebook`` (V, d) for each row of ``vectors`` (n, d), exact, float64."""
-    return nearest_code(torch.as_tensor(vectors, dtype=torch.float64), torch.as_tensor(codebook, dtype=torch.float64))
+    if not len(vectors):
+        return np.zeros(0, dtype=np.int64)
+    return nearest_code(torch.as_tensor(vectors, dtype=torch.float64),
+                        torch.as_tensor(codebook, dtype=torch.float64)).numpy()
 
 
 def ids_from_features(encoding, X, n_tokens, codebook, refinement_codebooks):
@@ -160,20 +164,11 @@ def ids_from_features(encoding, X, n_tokens, codebook, refinement_codebooks):
     X = np.asarray(X, dtype=np.float64)
     if not np.all(np.isfinite(X)):
         raise ValueError(f"{encoding!r} features must be finite")
-    tokens = _ids_from_vectors(X[:, :token_width].reshape(-1, token_dim), codebook).reshape(n, n_tokens)
-    parts = [tokens]
+    tokens = _nearest(X[:, :token_width].reshape(-1, token_dim), codebook).reshape(n, n_tokens)
     offsets = X[:, token_width:].reshape(n, stages, n_keypoints, 2)
-    for s in range(stages):
-        parts.append(np.stack([
-            _ids_from_vectors(offsets[:, s, k], refinement_codebooks[s, k]) for k in range(n_keypoints)
-        ], 1))
-    return np.hstack(parts).astype(np.int64)
-
-
-def _ids_from_vectors(vectors, codebook):
-    if not len(vectors):
-        return np.zeros(0, dtype=np.int64)
-    return _nearest(vectors, codebook).numpy()
+    # each stage's corrections by the refinement's own per-keypoint search
+    refinement = [nearest_per_keypoint(offsets[:, s], refinement_codebooks[s]) for s in range(stages)]
+    return np.hstack([tokens, *refinement]).astype(np.int64)
 
 
 def feature_names(encoding, n_tokens, codebook_size, token_dim, n_stages, n_keypoints, refinement_codebook_size):

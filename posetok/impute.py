@@ -6,7 +6,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context, clone
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted, validate_data
 
-from .tokenizer import _INPUT_ATTRIBUTES, PoseTokenizer, _as_2d, _observed_mask
+from .tokenizer import PoseTokenizer, _as_2d, _observed_mask, _restoring_input_attributes
 
 __all__ = ["PoseImputer"]
 
@@ -93,8 +93,7 @@ class PoseImputer(TransformerMixin, BaseEstimator):
         self : PoseImputer
         """
         # a failed fit leaves the imputer exactly as it was (not half-fitted with a new width)
-        previous = {k: self.__dict__[k] for k in _INPUT_ATTRIBUTES if k in self.__dict__}
-        try:
+        with _restoring_input_attributes(self):
             X = validate_data(self, _as_2d(X), dtype=np.float64, ensure_all_finite="allow-nan", reset=True)
             if self.tokenizer is None:
                 tokenizer = PoseTokenizer(**DEFAULT_TOKENIZER_PARAMS)
@@ -103,11 +102,6 @@ class PoseImputer(TransformerMixin, BaseEstimator):
             if self.random_state is not None:
                 tokenizer.set_params(random_state=self.random_state)
             self.tokenizer_ = tokenizer.fit(X)
-        except BaseException:
-            for k in _INPUT_ATTRIBUTES:
-                self.__dict__.pop(k, None)
-            self.__dict__.update(previous)
-            raise
         return self
 
     def transform(self, X):

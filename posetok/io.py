@@ -140,13 +140,12 @@ def _write_atomically(path: Path, content: bytes) -> None:
         try:
             _write_all(fd, content)
             os.link(f"/proc/self/fd/{fd}", tmp, follow_symlinks=True)
-        except OSError:
-            fd_failed = True
-        else:
-            fd_failed = False
+            linked = True
+        except OSError:  # e.g. no /proc: the named temporary file below
+            linked = False
         finally:
             os.close(fd)
-        if not fd_failed:
+        if linked:
             _replace(tmp, path)
             return
     fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -185,7 +184,8 @@ MAX_STATE_BYTES = 1024 * 2**20
 _META_KEYS = {"format", "format_version", "posetok_version", "params", "fitted", "output"}
 _OUTPUTS = ("default", "pandas", "polars")
 _REQUIRED_FITTED = {"n_features_in_", "n_keypoints_", "mean_", "scale_"}
-_OPTIONAL_FITTED = {"history_", "codebook_usage_", "device_", "fit_time_", "feature_names_in_"}
+# what save writes beyond those (feature_names_in_ only when the tokenizer has them)
+_OPTIONAL_FITTED = set(_FITTED) - _REQUIRED_FITTED | {"feature_names_in_"}
 
 
 def _refuse(path, what):
@@ -393,11 +393,9 @@ def load(path, estimator_class=None):
     refinement = state.pop(_REFINEMENT_KEY, torch.zeros(expected_refinement))
     net = PoseTokenizerNet(config)
     net.load_state_dict(state)
-    tok.n_features_in_ = fitted["n_features_in_"]
-    if "feature_names_in_" in fitted:
-        tok.feature_names_in_ = fitted["feature_names_in_"]
-    for name in ("n_keypoints_", "history_", "codebook_usage_", "device_", "fit_time_"):
-        setattr(tok, name, fitted[name])
+    for name, value in fitted.items():  # only the attributes _check_fitted knows and checked
+        if name not in ("mean_", "scale_"):  # these two live in the normaliser
+            setattr(tok, name, value)
     normalizer = PoseNormalizer(tok.normalize, fitted["mean_"], fitted["scale_"])
     tok.codec_ = PoseCodec(net.eval(), refinement.double().numpy(), normalizer)
     tok.bits_per_pose_ = tok._bits_per_pose()

@@ -81,7 +81,7 @@ def fit_residual_codebooks(residuals, observed, n_stages, codebook_size, seed, m
     return codebooks
 
 
-def _nearest(residuals: np.ndarray, codebook: np.ndarray) -> np.ndarray:
+def nearest_per_keypoint(residuals: np.ndarray, codebook: np.ndarray) -> np.ndarray:
     """Ids (n, K) of the nearest code of each keypoint's own codebook (K, V, 2).
 
     In float32 by :func:`posetok.nn.nearest_code`, the token search: distances that agree
@@ -97,7 +97,7 @@ def _nearest(residuals: np.ndarray, codebook: np.ndarray) -> np.ndarray:
 
 def _quantize_stage(left: np.ndarray, codebook: np.ndarray):
     """One stage: the ids of the nearest codes of ``left`` (n, K, 2), and what they leave."""
-    ids = _nearest(left, codebook)
+    ids = nearest_per_keypoint(left, codebook)
     return ids, left - np.take_along_axis(codebook[None], ids[..., None, None], axis=2)[:, :, 0]
 
 

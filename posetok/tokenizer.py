@@ -16,14 +16,14 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .codec import PoseCodec
+from .codec import PoseCodec, token_residuals
 from .features import ENCODINGS, feature_names, features_from_ids, ids_from_features
 from .io import load as load_model
 from .io import save as save_model
 from .nn import PoseTokenizerNet, TokenizerConfig
 from .normalization import MODES, PoseNormalizer
-from .refinement import fit_residual_codebooks, residual_codes
-from .training import STRATEGIES, TrainConfig, decode, encode, token_vectors, train_tokenizer
+from .refinement import fit_residual_codebooks
+from .training import STRATEGIES, TrainConfig, encode, token_vectors, train_tokenizer
 
 __all__ = ["PoseTokenizer", "CodebookCollapseWarning"]
 
@@ -103,11 +103,6 @@ def _network_input(normalised: np.ndarray, observed: np.ndarray):
     return keypoints.reshape(len(normalised), -1, 2), torch.as_tensor(observed)
 
 
-def _residuals(net, keypoints: torch.Tensor, ids: torch.Tensor) -> np.ndarray:
-    """Keypoints (n >= 1, K, 2) minus the decoding of token ids, float64, normalised units."""
-    return keypoints.double().numpy() - decode(net, ids).double().numpy()
-
-
 def _kmeans_codebook(vectors: np.ndarray, codebook_size: int, seed: int) -> np.ndarray:
     """Codebook of ``codebook_size`` vectors: k-means centres of ``vectors``.
 
@@ -122,6 +117,24 @@ def _kmeans_codebook(vectors: np.ndarray, codebook_size: int, seed: int) -> np.n
     fill = distinct[rng.integers(len(distinct), size=codebook_size - len(distinct))]
     jitter = 1e-3 * (vectors.std() + 1e-6) * rng.standard_normal(fill.shape)
     return np.concatenate([distinct, fill + jitter])
+
+
+@contextlib.contextmanager
+def _restoring_input_attributes(estimator):
+    """Put back the previous ``n_features_in_`` and ``feature_names_in_`` if the block fails.
+
+    validate_data writes them before fitting; the rest of a fit is built in
+    locals and assigned at the end, so with this a failed or interrupted fit
+    leaves the estimator exactly as it was.
+    """
+    previous = {k: estimator.__dict__[k] for k in _INPUT_ATTRIBUTES if k in estimator.__dict__}
+    try:
+        yield
+    except BaseException:
+        for k in _INPUT_ATTRIBUTES:
+            estimator.__dict__.pop(k, None)
+        estimator.__dict__.update(previous)
+        raise
 
 
 @contextlib.contextmanager
@@ -438,18 +451,8 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
 
     def _fit_keeping_state(self, X):
         """``_fit`` under the training torch state; a failed fit leaves the estimator as it was."""
-        # validate_data writes n_features_in_ (and feature_names_in_) before fitting;
-        # put back the previous ones if fit fails, so a failed or interrupted fit
-        # leaves the estimator exactly as it was.
-        previous = {k: self.__dict__[k] for k in _INPUT_ATTRIBUTES if k in self.__dict__}
-        try:
-            with _training_torch_state():
-                return self._fit(X)
-        except BaseException:
-            for k in _INPUT_ATTRIBUTES:
-                self.__dict__.pop(k, None)
-            self.__dict__.update(previous)
-            raise
+        with _restoring_input_attributes(self), _training_torch_state():
+            return self._fit(X)
 
     def _fit(self, X):
         tic = time.perf_counter()
@@ -539,11 +542,7 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
         self.codebook_usage_ = n_used / self.codebook_size
         self.device_ = str(device)
         self.fit_time_ = time.perf_counter() - tic
-        ids = ids.numpy().astype(np.int64)
-        if refinement.shape[0]:
-            residuals = _residuals(net, keypoints, torch.as_tensor(ids))
-            ids = np.hstack([ids, residual_codes(residuals, observed, refinement)])
-        return ids, keypoints, observed_t
+        return self.codec_.with_refinement(keypoints, observed_t, ids.numpy().astype(np.int64)), keypoints, observed_t
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit_transform(self, X, y=None):
@@ -740,15 +739,15 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
         )
 
     def _reconstruct(self, X):
-        """Encode and decode X; the poses in the units of X itself, also with ``normalize="pose"``.
+        """Encode and decode validated poses X (n, 2K); the poses in the units of X itself, also with
+        ``normalize="pose"``.
 
         :meth:`inverse_transform` cannot do this for ``normalize="pose"``, since
         ids carry no position or size; here each pose's own frame (from its
-        observed joints) maps the decoding back. Used by :class:`~posetok.PoseImputer`.
+        observed joints) maps the decoding back. Used by :class:`~posetok.PoseImputer`,
+        which has validated X already.
         """
-        check_is_fitted(self)
-        X = validate_data(self, _as_2d(X), dtype=np.float64, ensure_all_finite="allow-nan", reset=False)
-        keypoints, observed = self._normalised(X)
+        keypoints, observed = self._network_inputs(X)
         return self.codec_.decode(self.codec_.encode(keypoints, observed)[0], X)
 
     @property
@@ -772,19 +771,16 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
     @property
     def mean_(self) -> np.ndarray:
         """Per-coordinate mean of the training poses (in the per-pose frame with ``normalize="pose"``)."""
-        check_is_fitted(self)
         return self.normalizer_.mean
 
     @property
     def scale_(self) -> float:
         """The one scale of the normalisation (isotropic)."""
-        check_is_fitted(self)
         return self.normalizer_.scale
 
     @property
     def normalize_(self) -> str:
         """The ``normalize`` the model was fitted with."""
-        check_is_fitted(self)
         return self.normalizer_.mode
 
     @property
@@ -822,7 +818,7 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
         if not self.refinement_stages:
             return np.zeros((0, n_keypoints, self.refinement_codebook_size, 2))
         return fit_residual_codebooks(
-            _residuals(net, keypoints, ids), observed, self.refinement_stages, self.refinement_codebook_size, seed
+            token_residuals(net, keypoints, ids), observed, self.refinement_stages, self.refinement_codebook_size, seed
         )
 
     def _pretrain_epochs(self) -> int:
@@ -831,10 +827,16 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
         return self.n_epochs // 2 if self.strategy == "staged" else 0
 
     def _normalised(self, X):
+        """The network's inputs (keypoints, observed mask) for poses X as the user gives them."""
+        return self._network_inputs(self._validated(X))
+
+    def _validated(self, X):
         check_is_fitted(self)
-        X = validate_data(self, _as_2d(X), dtype=np.float64, ensure_all_finite="allow-nan", reset=False)
-        observed = _observed_mask(X)
-        return _network_input(self.normalizer_.transform(X), observed)
+        return validate_data(self, _as_2d(X), dtype=np.float64, ensure_all_finite="allow-nan", reset=False)
+
+    def _network_inputs(self, X):
+        """The network's inputs for validated poses X (n, 2K)."""
+        return _network_input(self.normalizer_.transform(X), _observed_mask(X))
 
     def _check_features(self, X):
         """Features of a non-ordinal encoding as a 2-D float array or sparse matrix."""

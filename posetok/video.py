@@ -337,6 +337,35 @@ class BagOfTokens(TransformerMixin, BaseEstimator):
         return self.tfidf_.transform(counts) if self.tfidf_ is not None else counts
 
 
+_POOLS = {
+    "mean": lambda a: np.nanmean(a, 0),
+    "std": lambda a: np.nanstd(a, 0),
+    "min": lambda a: np.nanmin(a, 0),
+    "max": lambda a: np.nanmax(a, 0),
+    "absmean": lambda a: np.nanmean(np.abs(a), 0),
+}
+
+
+def _pool(seqs, n_features, stats, velocity_stats=(), segments=()):
+    """One row per video: ``stats`` of its frames, ``velocity_stats`` of their differences and the
+    means of ``segments`` equal parts (names from ``_POOLS``); NaN where a statistic is undefined."""
+    rows = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN features, one-frame videos
+        for i, s in enumerate(seqs):
+            if s.shape[1] != n_features:
+                raise ValueError(f"video {i} has {s.shape[1]} features per frame, expected {n_features}")
+            parts = [_POOLS[name](s) for name in stats]
+            if velocity_stats:
+                velocity = np.diff(s, axis=0) if len(s) > 1 else np.full_like(s, np.nan)
+                parts += [_POOLS[name](velocity) for name in velocity_stats]
+            for n in segments:
+                chunks = np.array_split(np.arange(max(len(s), n)) * len(s) // max(len(s), n), n)
+                parts += [np.nanmean(s[c], 0) for c in chunks]
+            rows.append(np.concatenate(parts))
+    return np.vstack(rows)
+
+
 class MeanPool(TransformerMixin, BaseEstimator):
     """Mean (and optionally standard deviation) of each feature over a video's frames.
 
@@ -365,26 +394,9 @@ class MeanPool(TransformerMixin, BaseEstimator):
 
     def transform(self, X):
         check_is_fitted(self)
-        seqs = _check_sequences(X)
-        for i, s in enumerate(seqs):
-            if s.shape[1] != self.n_features_in_:
-                raise ValueError(f"video {i} has {s.shape[1]} features per frame, expected {self.n_features_in_}")
-        with warnings.catch_warnings():
-            # a joint missing in every frame of a video is expected; it becomes 0 below
-            warnings.simplefilter("ignore", RuntimeWarning)
-            feats = [np.nanmean(s, 0) for s in seqs]
-            if self.with_std:
-                feats = [np.concatenate([f, np.nanstd(s, 0)]) for f, s in zip(feats, seqs)]
-        return np.nan_to_num(np.vstack(feats))
-
-
-_POOLS = {
-    "mean": lambda a: np.nanmean(a, 0),
-    "std": lambda a: np.nanstd(a, 0),
-    "min": lambda a: np.nanmin(a, 0),
-    "max": lambda a: np.nanmax(a, 0),
-    "absmean": lambda a: np.nanmean(np.abs(a), 0),
-}
+        stats = ("mean", "std") if self.with_std else ("mean",)
+        # a joint missing in every frame of a video is expected; it becomes 0
+        return np.nan_to_num(_pool(_check_sequences(X), self.n_features_in_, stats))
 
 
 class TemporalPool(TransformerMixin, BaseEstimator):
@@ -487,20 +499,7 @@ class TemporalPool(TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self)
         self._check_params()
-        seqs = _check_sequences(X)
-        rows = []
-        with warnings.catch_warnings():
-            # all-NaN features and one-frame videos are expected; they become 0 below
-            warnings.simplefilter("ignore", RuntimeWarning)
-            for i, s in enumerate(seqs):
-                if s.shape[1] != self.n_features_in_:
-                    raise ValueError(f"video {i} has {s.shape[1]} features per frame, expected {self.n_features_in_}")
-                s = np.asarray(s, dtype=np.float64)
-                velocity = np.diff(s, axis=0) if len(s) > 1 else np.full_like(s, np.nan)
-                parts = [_POOLS[name](s) for name in self.stats]
-                parts += [_POOLS[name](velocity) for name in self.velocity_stats]
-                for n in self.segments:
-                    chunks = np.array_split(np.arange(max(len(s), n)) * len(s) // max(len(s), n), n)
-                    parts += [np.nanmean(s[c], 0) for c in chunks]
-                rows.append(np.concatenate(parts) if parts else np.zeros(0))
-        return np.nan_to_num(np.vstack(rows), nan=0.0, posinf=0.0, neginf=0.0)
+        seqs = [np.asarray(s, dtype=np.float64) for s in _check_sequences(X)]
+        rows = _pool(seqs, self.n_features_in_, self.stats, self.velocity_stats, self.segments)
+        # all-NaN features and one-frame videos are expected; they become 0
+        return np.nan_to_num(rows, nan=0.0, posinf=0.0, neginf=0.0)
