@@ -8,7 +8,7 @@ delegates here, and :mod:`posetok.io` saves and loads these parts.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -16,13 +16,13 @@ import torch
 from .nn import PoseTokenizerNet
 from .normalization import PoseNormalizer
 from .refinement import residual_codes, residual_offsets
-from .training import decode, encode, token_vectors
+from .training import decode, encode, exact_token_vectors, float64_encoder
 
 __all__ = ["PoseCodec", "token_residuals"]
 
 
 def token_residuals(network: PoseTokenizerNet, keypoints: torch.Tensor, token_ids) -> np.ndarray:
-    """Keypoints ``(n, K, 2)`` minus the decoding of their token ids alone, float64, normalised units.
+    """Keypoints ``(n, K, n_dims)`` minus the decoding of their token ids alone, float64, normalised units.
 
     What the refinement stages code; fit uses it before the codec exists.
     """
@@ -31,15 +31,20 @@ def token_residuals(network: PoseTokenizerNet, keypoints: torch.Tensor, token_id
 
 @dataclass
 class PoseCodec:
-    """Network, refinement codebooks ``(S, K, R, 2)`` (normalised units) and normalisation.
+    """Network, refinement codebooks ``(S, K, R, n_dims)`` (normalised units) and normalisation.
 
-    Keypoint inputs are the network's: a float32 tensor ``(n, K, 2)`` of
-    normalised coordinates with missing joints at 0, and a bool mask ``(n, K)``.
+    Keypoint inputs are the network's: a float32 tensor of
+    normalised coordinates with missing joints at 0 (``(n, K, n_dims)``), and a bool mask ``(n, K)``.
     """
 
     network: PoseTokenizerNet
     refinement_codebooks: np.ndarray
     normalizer: PoseNormalizer
+    # made on the first encode(with_latent=True); never pickled (it is the network's encoder again)
+    _float64_encoder: torch.nn.Module | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __getstate__(self):
+        return {**self.__dict__, "_float64_encoder": None}
 
     @property
     def n_tokens(self) -> int:
@@ -52,13 +57,13 @@ class PoseCodec:
     def encode(self, keypoints: torch.Tensor, observed: torch.Tensor, *, with_latent: bool = False):
         """Ids ``(n, n_tokens + S * K)`` int64 (tokens, then refinement ids), and the latent
         token vectors ``(n, n_tokens, D)`` when ``with_latent`` (else None)."""
+        ids = encode(self.network, keypoints, observed)
+        # the features in float64, so that a pose's do not depend on the other poses of the call
         latent = None
         if with_latent:
-            latent = token_vectors(self.network, keypoints, observed)
-            ids = self.network.quantizer.nearest(latent)
-            latent = latent.numpy()
-        else:
-            ids = encode(self.network, keypoints, observed)
+            if self._float64_encoder is None:
+                self._float64_encoder = float64_encoder(self.network)
+            latent = exact_token_vectors(self.network, keypoints, observed, encoder=self._float64_encoder).numpy()
         return self.with_refinement(keypoints, observed, ids.numpy().astype(np.int64)), latent
 
     def with_refinement(self, keypoints: torch.Tensor, observed: torch.Tensor, token_ids: np.ndarray) -> np.ndarray:
@@ -69,7 +74,7 @@ class PoseCodec:
         return np.hstack([token_ids, residual_codes(residuals, observed.numpy(), self.refinement_codebooks)])
 
     def decode(self, ids: np.ndarray, X: np.ndarray | None = None) -> np.ndarray:
-        """Poses ``(n, 2K)`` of ids (tokens and any number of whole refinement stages) in the units of
+        """Poses ``(n, n_dims * K)`` of ids (tokens and any number of whole refinement stages) in the units of
         the training data: with per-pose normalisation in each pose's frame, or in the frames of the
         original poses ``X`` when given."""
         poses = decode(self.network, torch.as_tensor(ids[:, : self.n_tokens])).double().numpy()
@@ -77,7 +82,7 @@ class PoseCodec:
         return self.normalizer.inverse(poses.reshape(len(ids), -1), X)
 
     def residuals(self, keypoints: torch.Tensor, observed: torch.Tensor) -> np.ndarray:
-        """What the whole code (tokens and refinement) leaves of ``keypoints``: ``(n, K, 2)``, normalised."""
+        """What the whole code (tokens and refinement) leaves of ``keypoints``: ``(n, K, n_dims)``, normalised."""
         ids, _ = self.encode(keypoints, observed)
         residuals = token_residuals(self.network, keypoints, ids[:, : self.n_tokens])
         return residuals - residual_offsets(ids[:, self.n_tokens :], self.refinement_codebooks)

@@ -10,6 +10,7 @@ __all__ = [
     "STICK_FIGURE_SKELETON",
     "STICK_FIGURE_CLASSES",
     "make_stick_figures",
+    "make_stick_figures_3d",
     "render_stick_figures",
     "visibility_to_nan",
     "normalize_to_box",
@@ -170,6 +171,164 @@ def make_stick_figures(
     if return_images:
         return X, y, render_stick_figures(X, frame_size=frame_size)
     return X, y
+
+
+# The 3-D families: mean and spread, in degrees, of each limb's abduction (away from the
+# body's midline in the frontal plane, as the 2-D angles) and flexion (forward swing).
+# Forearm and shin angles are added to those of upper arm and thigh; a knee bends back
+# (negative flexion). "lean" tilts the upper body forward.
+_FAMILIES_3D = {
+    "standing": dict(arm=(12, 10), arm_flex=(0, 12), elbow=(10, 12), elbow_flex=(10, 10),
+                     thigh=(8, 5), thigh_flex=(0, 8), knee_flex=(-5, 5), lean=(0, 5)),
+    "arms_raised": dict(arm=(155, 15), arm_flex=(0, 15), elbow=(10, 12), elbow_flex=(5, 10),
+                        thigh=(8, 5), thigh_flex=(0, 8), knee_flex=(-5, 5), lean=(0, 5)),
+    "t_pose": dict(arm=(90, 10), arm_flex=(0, 10), elbow=(5, 10), elbow_flex=(5, 10),
+                   thigh=(10, 5), thigh_flex=(0, 8), knee_flex=(-5, 5), lean=(0, 5)),
+    "squat": dict(arm=(15, 10), arm_flex=(80, 15), elbow=(5, 10), elbow_flex=(10, 15),
+                  thigh=(20, 8), thigh_flex=(80, 12), knee_flex=(-110, 15), lean=(20, 8)),
+    "kick": dict(arm=(45, 20), arm_flex=(0, 20), elbow=(20, 15), elbow_flex=(10, 15),
+                 thigh=(8, 5), thigh_flex=(0, 8), knee_flex=(-5, 5), lean=(-5, 5)),
+    "wave": dict(arm=(12, 10), arm_flex=(0, 12), elbow=(10, 12), elbow_flex=(10, 10),
+                 thigh=(8, 5), thigh_flex=(0, 8), knee_flex=(-5, 5), lean=(0, 5)),
+}
+
+
+def _direction_3d(abduction_deg, flexion_deg, side):
+    """Unit vectors (x: the figure's left, y: up, z: forward) from straight down by abduction and
+    flexion; side -1 is the figure's right, +1 its left."""
+    a, f = np.deg2rad(abduction_deg), np.deg2rad(flexion_deg)
+    return np.stack([side * np.sin(a) * np.cos(f), -np.cos(a) * np.cos(f), np.sin(f)], axis=-1)
+
+
+def _rotation(axis, angle):
+    """Rotation matrices (n, 3, 3) by ``angle`` (n,) radians about unit ``axis`` (n, 3) (Rodrigues)."""
+    k = np.zeros((len(angle), 3, 3))
+    k[:, 0, 1], k[:, 0, 2], k[:, 1, 2] = -axis[:, 2], axis[:, 1], -axis[:, 0]
+    k -= k.transpose(0, 2, 1)
+    s, c = np.sin(angle)[:, None, None], np.cos(angle)[:, None, None]
+    return np.eye(3) + s * k + (1 - c) * k @ k
+
+
+def _pose_3d(family, lengths, rng):
+    """Keypoints (n, 13, 3) of one family in the body frame: waist at the origin, y up, facing +z."""
+    f = _FAMILIES_3D[family]
+    n = len(lengths["torso"])
+    angle = {part: rng.normal(*f[part], size=(n, 2)) for part in f if part != "lean"}
+    if family in ("kick", "wave"):
+        side, rows = rng.integers(0, 2, size=n), np.arange(n)
+        if family == "kick":
+            angle["thigh_flex"][rows, side] = rng.normal(75, 15, size=n)
+            angle["knee_flex"][rows, side] = rng.normal(-20, 15, size=n)
+        else:
+            angle["arm"][rows, side] = rng.normal(125, 15, size=n)
+            angle["elbow"][rows, side] = rng.normal(60, 25, size=n)
+    up, left = np.array([0.0, 1.0, 0.0]), np.array([1.0, 0.0, 0.0])
+    kp = np.zeros((n, 13, 3))
+    neck = lengths["torso"][:, None] * up
+    kp[:, 1], kp[:, 0] = neck, neck + lengths["head"][:, None] * up
+    for j, s in enumerate((1, -1)):  # left, right
+        shoulder = neck + s * lengths["shoulder"][:, None] * left - 1.0 * up
+        elbow = shoulder + lengths["upper_arm"][:, None] * _direction_3d(angle["arm"][:, j], angle["arm_flex"][:, j], s)
+        hand = elbow + lengths["forearm"][:, None] * _direction_3d(
+            angle["arm"][:, j] + angle["elbow"][:, j], angle["arm_flex"][:, j] + angle["elbow_flex"][:, j], s
+        )
+        knee = lengths["thigh"][:, None] * _direction_3d(angle["thigh"][:, j], angle["thigh_flex"][:, j], s)
+        foot = knee + lengths["shin"][:, None] * _direction_3d(
+            angle["thigh"][:, j], angle["thigh_flex"][:, j] + angle["knee_flex"][:, j], s
+        )
+        kp[:, 2 + j], kp[:, 4 + j], kp[:, 6 + j] = shoulder, elbow, hand
+        kp[:, 9 + j], kp[:, 11 + j] = knee, foot
+    # the upper body leans about the waist: forward by the family's lean, sideways a little
+    lean = _rotation(np.tile(left, (n, 1)), np.deg2rad(rng.normal(*f["lean"], size=n)))
+    lean = lean @ _rotation(np.tile([0.0, 0.0, 1.0], (n, 1)), np.deg2rad(rng.normal(0, 5, size=n)))
+    upper = [0, 1, 2, 3, 4, 5, 6, 7]
+    kp[:, upper] = np.einsum("nij,nkj->nki", lean, kp[:, upper])
+    return kp
+
+
+def make_stick_figures_3d(
+    n_samples=1000,
+    *,
+    height=1.7,
+    proportions=0.08,
+    tilt=10.0,
+    noise=0.0,
+    random_state=None,
+):
+    """Generate 3-D stick-figure poses with 13 joints (x, y, z) and a pose-family label.
+
+    The 3-D counterpart of :func:`make_stick_figures`, with the same joints
+    (:data:`STICK_FIGURE_KEYPOINTS`) and pose families
+    (:data:`STICK_FIGURE_CLASSES`). Each limb has an abduction angle (sideways,
+    as in the 2-D generator) and a flexion angle (forward), drawn from the
+    family within human joint limits: a squat bends the knees forward and the
+    arms reach ahead, a kick swings one leg forward, a wave raises one arm
+    sideways. Each figure has its own body proportions (every limb length
+    varies on its own) and size, leans its upper body, and is turned to a
+    random direction about the vertical axis (every camera direction) and
+    tilted slightly about a random horizontal axis.
+
+    Parameters
+    ----------
+    n_samples : int, default=1000
+        Number of poses.
+    height : float, default=1.7
+        Mean standing height (head to foot); the units of X (metres by default).
+    proportions : float, default=0.08
+        Relative standard deviation of each limb length (and 5 % for the whole body).
+    tilt : float, default=10.0
+        Standard deviation, in degrees, of the tilt about a random horizontal axis.
+    noise : float, default=0.0
+        Standard deviation of independent jitter added to every coordinate, in the units of X.
+    random_state : int, RandomState instance or None, default=None
+        Seed for reproducible output.
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, 13, 3)
+        Joint positions, y up, near the origin. ``PoseTokenizer().fit(X)``
+        reads the third axis as ``n_dims=3``.
+    y : ndarray of shape (n_samples,)
+        Pose-family index into :data:`STICK_FIGURE_CLASSES`.
+
+    Examples
+    --------
+    >>> from posetok.datasets import make_stick_figures_3d
+    >>> X, y = make_stick_figures_3d(5, random_state=0)
+    >>> X.shape, y.shape
+    ((5, 13, 3), (5,))
+    >>> head, foot = X[:, 0], X[:, 11]
+    >>> bool(((head - foot)[:, 1] > 1.0).all())    # heads are above feet, in metres
+    True
+    """
+    if not isinstance(n_samples, (int, np.integer)) or isinstance(n_samples, bool) or n_samples < 1:
+        raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}")
+    for name, value in (("height", height), ("proportions", proportions), ("tilt", tilt), ("noise", noise)):
+        if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+            raise TypeError(f"{name} must be a number, got {value!r}")
+        if not (np.isfinite(value) and value >= 0):
+            raise ValueError(f"{name} must be finite and non-negative, got {value!r}")
+    if not height > 0:
+        raise ValueError(f"height must be positive, got {height!r}")
+    rng = check_random_state(random_state)
+    y = rng.randint(len(STICK_FIGURE_CLASSES), size=n_samples)
+    family_rng = np.random.default_rng(rng.randint(2**31))
+    unit = height / sum(_LIMB_LENGTHS[k] for k in ("head", "torso", "thigh", "shin"))
+    size = family_rng.normal(1.0, 0.05, size=n_samples).clip(0.5) * unit
+    kp = np.empty((n_samples, 13, 3))
+    for label, family in enumerate(STICK_FIGURE_CLASSES):
+        rows = np.flatnonzero(y == label)
+        if len(rows) == 0:
+            continue
+        lengths = {k: v * size[rows] * family_rng.normal(1.0, proportions, size=len(rows)).clip(0.5)
+                   for k, v in _LIMB_LENGTHS.items()}
+        kp[rows] = _pose_3d(family, lengths, family_rng)
+    yaw = _rotation(np.tile([0.0, 1.0, 0.0], (n_samples, 1)), family_rng.uniform(0, 2 * np.pi, n_samples))
+    axis = np.stack([np.cos(a := family_rng.uniform(0, 2 * np.pi, n_samples)), np.zeros(n_samples), np.sin(a)], -1)
+    rot = _rotation(axis, np.deg2rad(family_rng.normal(0, tilt, n_samples))) @ yaw
+    kp = np.einsum("nij,nkj->nki", rot, kp - kp.mean(1, keepdims=True))
+    kp += family_rng.normal(0, 0.1 * height, size=(n_samples, 1, 3))
+    return kp + noise * family_rng.standard_normal(kp.shape), y
 
 
 def render_stick_figures(X, *, frame_size=64, joint_radius=1.0, limb_radius=5.0):

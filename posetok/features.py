@@ -13,7 +13,8 @@
   the codes plus the detail that quantization drops.
 
 Refinement ids (``refinement_stages > 0``) follow the token part: one-hot over
-each keypoint's refinement codebook, or the chosen 2-D correction itself in
+each keypoint's refinement codebook, or the chosen correction itself (its ``n_dims``
+coordinates) in
 ``"codes"`` and ``"latent"``.
 
 Every encoding can be turned back into ids (:func:`ids_from_features`), so
@@ -57,7 +58,7 @@ def features_from_ids(encoding, ids, n_tokens, codebook, refinement_codebooks, l
         Token ids, then the refinement ids of ``s`` whole stages.
     n_tokens : int
     codebook : ndarray of shape (V, D)
-    refinement_codebooks : ndarray of shape (S, K, R, 2)
+    refinement_codebooks : ndarray of shape (S, K, R, n_dims)
     latent : ndarray of shape (n, n_tokens, D), default=None
         The continuous token vectors, needed for ``"latent"`` only.
 
@@ -101,7 +102,7 @@ def features_from_ids(encoding, ids, n_tokens, codebook, refinement_codebooks, l
         stages = refinement.reshape(n, -1, n_keypoints)
         offsets = [
             refinement_codebooks[s][np.arange(n_keypoints), stages[:, s]] for s in range(stages.shape[1])
-        ]  # each (n, K, 2)
+        ]  # each (n, K, n_dims)
         parts.append(np.stack(offsets, 1).reshape(n, -1))
     return np.hstack(parts)
 
@@ -141,11 +142,11 @@ def ids_from_features(encoding, X, n_tokens, codebook, refinement_codebooks):
     >>> ids_from_features("codes", np.array([[3.9, 5.2, 0.1, 0.9]]), 2, codebook, no_refinement)
     array([[2, 0]])
     """
-    n_stages, n_keypoints, n_refinement_codes, _ = refinement_codebooks.shape
+    n_stages, n_keypoints, n_refinement_codes, n_dims = refinement_codebooks.shape
     n_codes, token_dim = codebook.shape
     onehot = encoding in ("onehot", "onehot-dense")
     token_width = n_tokens * (n_codes if onehot else token_dim)
-    stage_width = n_keypoints * (n_refinement_codes if onehot else 2)
+    stage_width = n_keypoints * (n_refinement_codes if onehot else n_dims)
     widths = [token_width + s * stage_width for s in range(n_stages + 1)]
     n = X.shape[0]
     if X.ndim != 2 or X.shape[1] not in widths:
@@ -165,25 +166,26 @@ def ids_from_features(encoding, X, n_tokens, codebook, refinement_codebooks):
     if not np.all(np.isfinite(X)):
         raise ValueError(f"{encoding!r} features must be finite")
     tokens = _nearest(X[:, :token_width].reshape(-1, token_dim), codebook).reshape(n, n_tokens)
-    offsets = X[:, token_width:].reshape(n, stages, n_keypoints, 2)
+    offsets = X[:, token_width:].reshape(n, stages, n_keypoints, n_dims)
     # each stage's corrections by the refinement's own per-keypoint search
     refinement = [nearest_per_keypoint(offsets[:, s], refinement_codebooks[s]) for s in range(stages)]
     return np.hstack([tokens, *refinement]).astype(np.int64)
 
 
-def feature_names(encoding, n_tokens, codebook_size, token_dim, n_stages, n_keypoints, refinement_codebook_size):
+def feature_names(encoding, n_tokens, codebook_size, token_dim, n_stages, n_keypoints, refinement_codebook_size,
+                  n_dims):
     """Output column names of ``encoding``.
 
     ``token_{m}`` (ordinal), ``token_{m}_{c}`` (one-hot: code c at position m),
     ``token_{m}_dim{d}`` (codes and latent); refinement columns likewise with
-    ``refinement{s}_{k}`` for keypoint k of stage s (``_dim0``, ``_dim1`` for
-    the coordinates of its correction).
+    ``refinement{s}_{k}`` for keypoint k of stage s (``_dim0``, ``_dim1``, ... for
+    the ``n_dims`` coordinates of its correction).
 
     Examples
     --------
-    >>> feature_names("onehot", 1, 2, 3, 0, 1, 4).tolist()
+    >>> feature_names("onehot", 1, 2, 3, 0, 1, 4, 2).tolist()
     ['token_0_0', 'token_0_1']
-    >>> feature_names("codes", 1, 2, 2, 1, 1, 4).tolist()
+    >>> feature_names("codes", 1, 2, 2, 1, 1, 4, 2).tolist()
     ['token_0_dim0', 'token_0_dim1', 'refinement1_0_dim0', 'refinement1_0_dim1']
     """
     tokens = [f"token_{m}" for m in range(n_tokens)]
@@ -195,5 +197,5 @@ def feature_names(encoding, n_tokens, codebook_size, token_dim, n_stages, n_keyp
         names += [f"{r}_{c}" for r in refinement for c in range(refinement_codebook_size)]
     else:
         names = [f"{t}_dim{d}" for t in tokens for d in range(token_dim)]
-        names += [f"{r}_dim{d}" for r in refinement for d in range(2)]
+        names += [f"{r}_dim{d}" for r in refinement for d in range(n_dims)]
     return np.asarray(names, dtype=object)

@@ -6,7 +6,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context, clone
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted, validate_data
 
-from .tokenizer import PoseTokenizer, _as_2d, _observed_mask, _restoring_input_attributes
+from .tokenizer import PoseTokenizer, _flatten_keypoints, _observed_mask, _restoring_input_attributes
 
 __all__ = ["PoseImputer"]
 
@@ -83,8 +83,9 @@ class PoseImputer(TransformerMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, 2 * n_keypoints) or (n_samples, n_keypoints, 2)
-            Keypoints; a missing joint is NaN in both coordinates.
+        X : array-like of shape (n_samples, n_dims * n_keypoints) or (n_samples, n_keypoints, n_dims)
+            Keypoints; a missing joint is NaN in every coordinate. The
+            tokenizer's ``n_dims`` says how flat X is read.
         y : None
             Ignored.
 
@@ -94,14 +95,16 @@ class PoseImputer(TransformerMixin, BaseEstimator):
         """
         # a failed fit leaves the imputer exactly as it was (not half-fitted with a new width)
         with _restoring_input_attributes(self):
-            X = validate_data(self, _as_2d(X), dtype=np.float64, ensure_all_finite="allow-nan", reset=True)
             if self.tokenizer is None:
                 tokenizer = PoseTokenizer(**DEFAULT_TOKENIZER_PARAMS)
             else:
                 tokenizer = clone(self.tokenizer)
             if self.random_state is not None:
                 tokenizer.set_params(random_state=self.random_state)
-            self.tokenizer_ = tokenizer.fit(X)
+            X, n_dims = _flatten_keypoints(X, tokenizer.n_dims)
+            X = validate_data(self, X, dtype=np.float64, ensure_all_finite="allow-nan", reset=True)
+            # the clone reads X flat, so it is told what a (n, K, D) array said
+            self.tokenizer_ = tokenizer.set_params(n_dims=n_dims).fit(X)
         return self
 
     def transform(self, X):
@@ -109,17 +112,19 @@ class PoseImputer(TransformerMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, 2 * n_keypoints) or (n_samples, n_keypoints, 2)
+        X : array-like of shape (n_samples, n_dims * n_keypoints) or (n_samples, n_keypoints, n_dims)
 
         Returns
         -------
-        X_filled : ndarray of shape (n_samples, 2 * n_keypoints)
+        X_filled : ndarray of shape (n_samples, n_dims * n_keypoints)
             A new array; X is not modified.
         """
         check_is_fitted(self)
-        X = validate_data(self, _as_2d(X), dtype=np.float64, ensure_all_finite="allow-nan", reset=False)
+        n_dims = self.tokenizer_.n_dims_
+        X, _ = _flatten_keypoints(X, n_dims)
+        X = validate_data(self, X, dtype=np.float64, ensure_all_finite="allow-nan", reset=False)
         X = X.copy()
-        _observed_mask(X)  # errors name the row of X, not of the subset passed on below
+        _observed_mask(X, n_dims)  # errors name the row of X, not of the subset passed on below
         missing = np.isnan(X)
         if missing.any():
             rows = missing.any(1)

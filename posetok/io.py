@@ -8,6 +8,10 @@ A ``.posetok`` file is a zip archive with two members:
   refinement codebooks under ``"refinement_codebooks"``, read back with
   ``torch.load(..., weights_only=True)``, which never runs code from the file.
 
+Format version 3 adds the ``n_dims`` parameter (coordinates per keypoint);
+files of versions 1 and 2, written before it existed, hold 2-D models and
+load as such.
+
 Unlike joblib or pickle files, a ``.posetok`` file from an untrusted source
 cannot execute code when loaded.
 """
@@ -29,13 +33,15 @@ from ._version import __version__
 __all__ = ["save", "load", "FORMAT_VERSION"]
 
 FORMAT_NAME = "posetok-tokenizer"
-FORMAT_VERSION = 2
-"""Version of the file layout written; versions 1 (no refinement) and 2 are read, others refused."""
+FORMAT_VERSION = 3
+"""Version of the file layout written; versions 1 (no refinement), 2 (2-D only) and 3 are read,
+others refused."""
 
-_READABLE_VERSIONS = (1, 2)
+_READABLE_VERSIONS = (1, 2, 3)
 _REFINEMENT_KEY = "refinement_codebooks"
 
-_FITTED = ("n_features_in_", "n_keypoints_", "mean_", "scale_", "history_", "codebook_usage_", "device_", "fit_time_")
+_FITTED = ("n_features_in_", "n_keypoints_", "n_dims_", "mean_", "scale_", "history_", "codebook_usage_", "device_",
+           "fit_time_")
 
 
 def _target(path) -> Path:
@@ -183,7 +189,7 @@ MAX_STATE_BYTES = 1024 * 2**20
 
 _META_KEYS = {"format", "format_version", "posetok_version", "params", "fitted", "output"}
 _OUTPUTS = ("default", "pandas", "polars")
-_REQUIRED_FITTED = {"n_features_in_", "n_keypoints_", "mean_", "scale_"}
+_REQUIRED_FITTED = {"n_features_in_", "n_keypoints_", "mean_", "scale_"}  # and n_dims_ from version 3
 # what save writes beyond those (feature_names_in_ only when the tokenizer has them)
 _OPTIONAL_FITTED = set(_FITTED) - _REQUIRED_FITTED | {"feature_names_in_"}
 
@@ -251,26 +257,35 @@ def _is_number(value):
     return isinstance(value, int | float) and not isinstance(value, bool) and np.isfinite(value)
 
 
-def _check_fitted(path, fitted):
+def _check_fitted(path, fitted, version, n_dims_param):
     """Each fitted attribute by name, type, range and shape; returns them converted."""
     if not isinstance(fitted, dict):
         _refuse(path, "fitted must be a JSON object")
     keys = set(fitted)
-    if not _REQUIRED_FITTED <= keys:
-        _refuse(path, f"fitted lacks {sorted(_REQUIRED_FITTED - keys)[0]!r}")
-    if keys - _REQUIRED_FITTED - _OPTIONAL_FITTED:
-        _refuse(path, f"unknown fitted attribute {sorted(keys - _REQUIRED_FITTED - _OPTIONAL_FITTED)[0]!r}")
+    # n_dims_ came with format version 3; older files hold 2-D models and have no such field
+    required, optional = (_REQUIRED_FITTED | {"n_dims_"}, _OPTIONAL_FITTED - {"n_dims_"})
+    if version < 3:
+        required, optional = _REQUIRED_FITTED, _OPTIONAL_FITTED - {"n_dims_"}
+    if not required <= keys:
+        _refuse(path, f"fitted lacks {sorted(required - keys)[0]!r}")
+    if keys - required - optional:
+        _refuse(path, f"unknown fitted attribute {sorted(keys - required - optional)[0]!r}")
+    n_dims = fitted.get("n_dims_", 2)
+    if not _is_int(n_dims, 1):
+        _refuse(path, f"n_dims_ must be a positive integer, got {n_dims!r}")
+    if n_dims_param not in ("auto", n_dims):
+        _refuse(path, f"params say n_dims={n_dims_param!r}, but the model was fitted with n_dims_={n_dims}")
     n_features, n_keypoints = fitted["n_features_in_"], fitted["n_keypoints_"]
     if not _is_int(n_keypoints, 1):
         _refuse(path, f"n_keypoints_ must be a positive integer, got {n_keypoints!r}")
-    if n_features != 2 * n_keypoints or not _is_int(n_features, 2):
-        _refuse(path, f"n_features_in_ must be 2 * n_keypoints_ = {2 * n_keypoints}, got {n_features!r}")
+    if n_features != n_dims * n_keypoints or not _is_int(n_features, 1):
+        _refuse(path, f"n_features_in_ must be n_dims * n_keypoints_ = {n_dims * n_keypoints}, got {n_features!r}")
     mean = fitted["mean_"]
     if not (isinstance(mean, list) and len(mean) == n_features and all(_is_number(v) for v in mean)):
         _refuse(path, f"mean_ must be a list of {n_features} finite numbers")
     if not (_is_number(fitted["scale_"]) and fitted["scale_"] > 0):
         _refuse(path, f"scale_ must be a finite positive number, got {fitted['scale_']!r}")
-    out = {"n_features_in_": n_features, "n_keypoints_": n_keypoints,
+    out = {"n_features_in_": n_features, "n_keypoints_": n_keypoints, "n_dims_": n_dims,
            "mean_": np.asarray(mean, dtype=float), "scale_": float(fitted["scale_"])}
     history = fitted.get("history_", [])
     if not (isinstance(history, list) and all(isinstance(r, dict) for r in history)):
@@ -381,22 +396,24 @@ def load(path, estimator_class=None):
     if meta.get("output", "default") not in _OUTPUTS:
         _refuse(path, f"output must be one of {_OUTPUTS}, got {meta.get('output')!r}")
     tok = _check_params(path, meta.get("params"), estimator_class)
-    fitted = _check_fitted(path, meta.get("fitted"))
-    n_keypoints = fitted["n_keypoints_"]
-    config = tok._network_config(n_keypoints)
+    if meta["format_version"] < 3 and "n_dims" in meta["params"]:
+        _refuse(path, f"n_dims is not a parameter of file format version {meta['format_version']} (2-D models only)")
+    fitted = _check_fitted(path, meta.get("fitted"), meta["format_version"], tok.n_dims)
+    n_keypoints, n_dims = fitted["n_keypoints_"], fitted["n_dims_"]
+    config = tok._network_config(n_keypoints, n_dims)
     try:
         state = torch.load(io.BytesIO(state_bytes), map_location="cpu", weights_only=True)
     except Exception as exc:
         raise ValueError(f"the tensors in {path} cannot be read: {exc}") from exc
-    expected_refinement = (tok.refinement_stages, n_keypoints, tok.refinement_codebook_size, 2)
+    expected_refinement = (tok.refinement_stages, n_keypoints, tok.refinement_codebook_size, n_dims)
     _check_state(path, state, config, expected_refinement)
     refinement = state.pop(_REFINEMENT_KEY, torch.zeros(expected_refinement))
     net = PoseTokenizerNet(config)
     net.load_state_dict(state)
     for name, value in fitted.items():  # only the attributes _check_fitted knows and checked
-        if name not in ("mean_", "scale_"):  # these two live in the normaliser
+        if name not in ("mean_", "scale_", "n_dims_"):  # these live in the normaliser and the network
             setattr(tok, name, value)
-    normalizer = PoseNormalizer(tok.normalize, fitted["mean_"], fitted["scale_"])
+    normalizer = PoseNormalizer(tok.normalize, fitted["mean_"], fitted["scale_"], n_dims)
     tok.codec_ = PoseCodec(net.eval(), refinement.double().numpy(), normalizer)
     tok.bits_per_pose_ = tok._bits_per_pose()
     if "output" in meta:

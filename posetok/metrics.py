@@ -1,8 +1,10 @@
 """Pose reconstruction and codebook metrics (numpy only).
 
-Poses are arrays of shape (n_samples, 2 * n_keypoints) or (n_samples,
-n_keypoints, 2). A joint that is NaN in the ground truth is unlabelled and
-left out of every metric.
+Poses are arrays of shape (n_samples, n_keypoints, n_dims) — 2-D or 3-D
+keypoints — or flat, (n_samples, n_dims * n_keypoints), where ``n_dims``
+(default 2) says how to read them. A joint that is NaN in the ground truth is
+unlabelled and left out of every metric. The object keypoint similarity is
+COCO's and 2-D only.
 """
 
 from __future__ import annotations
@@ -30,43 +32,55 @@ COCO_SIGMAS = np.array(
 """Per-keypoint OKS constants of the 17 COCO keypoints (COCO's ``sigmas``)."""
 
 
-def _keypoints(X, name):
+def _keypoints(X, name, n_dims):
     X = np.asarray(X, dtype=float)
+    if n_dims is not None and (isinstance(n_dims, bool) or not isinstance(n_dims, int | np.integer) or n_dims < 1):
+        raise ValueError(f"n_dims must be a positive integer or None, got {n_dims!r}")
     if X.ndim == 2:
-        if X.shape[1] % 2:
-            raise ValueError(f"{name} must have an even number of columns, got {X.shape[1]}")
-        X = X.reshape(len(X), -1, 2)
-    if X.ndim != 3 or X.shape[2] != 2:
-        raise ValueError(f"{name} must have shape (n, 2K) or (n, K, 2), got {X.shape}")
+        d = 2 if n_dims is None else n_dims
+        if X.shape[1] % d:
+            raise ValueError(f"{name} has {X.shape[1]} columns, not a multiple of n_dims={d}")
+        X = X.reshape(len(X), -1, d)
+    if X.ndim != 3 or (n_dims is not None and X.shape[2] != n_dims):
+        d = "n_dims" if n_dims is None else n_dims
+        raise ValueError(f"{name} must have shape (n, {d} * K) or (n, K, {d}), got {X.shape}")
     return X
 
 
-def joint_distances(X_true, X_pred):
+def joint_distances(X_true, X_pred, *, n_dims=None):
     """Euclidean distance per joint, shape (n_samples, n_keypoints); NaN where unlabelled.
+
+    ``n_dims`` is the number of coordinates per keypoint: None takes it from
+    (n, K, D) arrays and reads flat arrays as 2-D keypoints.
 
     Examples
     --------
     >>> joint_distances([[0, 0, 1, 1]], [[3, 4, 1, 1]])
     array([[5., 0.]])
+    >>> joint_distances([[0, 0, 0]], [[2, 3, 6]], n_dims=3)    # one 3-D joint
+    array([[7.]])
     """
-    t, p = _keypoints(X_true, "X_true"), _keypoints(X_pred, "X_pred")
+    t, p = _keypoints(X_true, "X_true", n_dims), _keypoints(X_pred, "X_pred", n_dims)
     if t.shape != p.shape:
         raise ValueError(f"X_true and X_pred differ in shape: {t.shape} vs {p.shape}")
     return np.linalg.norm(t - p, axis=-1)
 
 
-def mpjpe(X_true, X_pred):
+def mpjpe(X_true, X_pred, *, n_dims=None):
     """Mean per-joint position error over labelled joints, in the units of X.
+
+    In 2-D or 3-D (``n_dims`` as in :func:`joint_distances`); in 3-D this is the
+    MPJPE of the 3-D pose literature (without alignment).
 
     Examples
     --------
     >>> mpjpe([[0, 0, 1, 1], [0, 0, float("nan"), float("nan")]], [[3, 4, 1, 1], [0, 2, 9, 9]])
     2.333...
     """
-    return float(np.nanmean(joint_distances(X_true, X_pred)))
+    return float(np.nanmean(joint_distances(X_true, X_pred, n_dims=n_dims)))
 
 
-def pck(X_true, X_pred, reference, threshold=0.05):
+def pck(X_true, X_pred, reference, threshold=0.05, *, n_dims=None):
     """Percentage of correct keypoints: the fraction of labelled joints within
     ``threshold * reference`` of the truth, with one reference length per
     sample (for example the larger side of the person box).
@@ -76,7 +90,7 @@ def pck(X_true, X_pred, reference, threshold=0.05):
     >>> pck([[0, 0, 0, 0]], [[1, 0, 10, 0]], reference=[100], threshold=0.05)
     0.5
     """
-    d = joint_distances(X_true, X_pred)
+    d = joint_distances(X_true, X_pred, n_dims=n_dims)
     reference = np.asarray(reference, dtype=float).reshape(-1, 1)
     labelled = ~np.isnan(d)
     return float(((d <= threshold * reference) & labelled).sum() / labelled.sum())
@@ -109,7 +123,7 @@ def object_keypoint_similarity(X_true, X_pred, area, sigmas=COCO_SIGMAS):
     >>> object_keypoint_similarity([[0, 0, 0, 0]], [[0, 0, 1, 0]], [1.0], sigmas=[0.5, 0.5])
     array([0.80326533])
     """
-    d = joint_distances(X_true, X_pred)
+    d = joint_distances(X_true, X_pred, n_dims=2)
     sigmas = np.asarray(sigmas, dtype=float)
     if sigmas.shape != (d.shape[1],):
         raise ValueError(f"sigmas must have one value per keypoint ({d.shape[1]}), got {sigmas.shape}")

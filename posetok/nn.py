@@ -37,6 +37,7 @@ class TokenizerConfig:
     """
 
     n_keypoints: int
+    n_dims: int  # coordinates per keypoint: 2 for image keypoints, 3 for 3-D joints
     n_tokens: int
     token_dim: int
     codebook_size: int
@@ -95,7 +96,7 @@ class MixerBlock(nn.Module):
 
 
 class PoseEncoder(nn.Module):
-    """Compositional encoder: (batch, K, 2) keypoints -> (batch, M, D) token vectors.
+    """Compositional encoder: (batch, K, n_dims) keypoints -> (batch, M, D) token vectors.
 
     Missing joints (``observed`` False) are replaced by a learned embedding
     instead of their coordinates, as in the official tokenizer.
@@ -104,7 +105,7 @@ class PoseEncoder(nn.Module):
     def __init__(self, config: TokenizerConfig):
         super().__init__()
         c = config
-        self.embed = nn.Linear(2, c.encoder_width)
+        self.embed = nn.Linear(c.n_dims, c.encoder_width)
         self.missing_embedding = nn.Parameter(torch.zeros(c.encoder_width))
         self.blocks = nn.Sequential(
             *(
@@ -126,7 +127,7 @@ class PoseEncoder(nn.Module):
 
 
 class PoseDecoder(nn.Module):
-    """Pose decoder: (batch, M, D) quantized token vectors -> (batch, K, 2) keypoints."""
+    """Pose decoder: (batch, M, D) quantized token vectors -> (batch, K, n_dims) keypoints."""
 
     def __init__(self, config: TokenizerConfig):
         super().__init__()
@@ -140,7 +141,7 @@ class PoseDecoder(nn.Module):
             )
         )
         self.norm = nn.LayerNorm(c.decoder_width)
-        self.head = nn.Linear(c.decoder_width, 2)
+        self.head = nn.Linear(c.decoder_width, c.n_dims)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         h = linear_over_items(self.tokens_to_joints, tokens)

@@ -1,19 +1,27 @@
-"""Readers for real keypoint annotations: COCO person keypoints and Penn Action.
+"""Readers for real keypoint annotations: COCO person keypoints, Penn Action, and 3-D joints.
 
 They read the original formats a user downloads (COCO's JSON, Penn Action's
-``labels/*.mat`` folder) and the compact ``.npz`` conversions of the same
-data. Nothing is ever downloaded.
+``labels/*.mat`` folder, the ``data_3d_h36m.npz`` that VideoPose3D's scripts
+make from Human3.6M) and the compact ``.npz`` conversions of the same data,
+plus a generic reader of per-frame joint arrays (``.npz`` or ``.csv`` with
+joint names) for mocap exports and 3-D pose estimators. Nothing is ever
+downloaded, and no reader runs code from a file.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import json
+import pickle
+import zipfile
 from pathlib import Path
 
 import numpy as np
 from sklearn.utils import Bunch
 
-__all__ = ["load_coco_keypoints", "load_penn_action"]
+__all__ = ["load_coco_keypoints", "load_penn_action", "load_keypoints", "load_h36m_3d", "H36M_JOINTS",
+           "H36M_SKELETON"]
 
 COCO_SOURCE = (
     "COCO 2017 person keypoints come from https://cocodataset.org (annotations_trainval2017.zip, "
@@ -217,3 +225,249 @@ def _penn_video(f, loadmat):
     except ValueError as exc:
         raise ValueError(f"{f}: Penn Action label files are named by video number (0001.mat)") from exc
     return video_id, x, y, vis.astype(np.uint8), bbox, str(action[0]), int(train[0]) == 1
+
+
+_AXES = "xyz"
+
+
+def load_keypoints(path, *, n_dims=None):
+    """Read per-frame joint positions (2-D or 3-D) with joint names from ``.npz`` or ``.csv``.
+
+    For exports of mocap systems, 3-D pose estimators and landmark trackers.
+
+    - ``.npz``: an array ``keypoints`` of shape (n_frames, n_joints, n_dims)
+      (or the file's only array), and optionally ``joint_names`` (n_joints,)
+      strings. Object arrays are refused (they would need pickle).
+    - ``.csv``: a header row and one row per frame; columns ``<joint>_x``,
+      ``<joint>_y`` (and ``<joint>_z`` in 3-D), joint after joint, and
+      optionally a first column ``frame``. An empty cell is a missing value
+      (NaN); a missing joint has every coordinate empty.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+    n_dims : int or None, default=None
+        Coordinates per joint the file must hold; None accepts what it holds.
+
+    Returns
+    -------
+    data : sklearn.utils.Bunch
+        ``keypoints`` (n_frames, n_joints, n_dims) floats, ready for
+        ``PoseTokenizer().fit`` (which reads ``n_dims`` from the array);
+        ``joint_names`` (n_joints,) (``joint_0``, ... when the file has none);
+        ``frame`` (n_frames,) when the CSV has a ``frame`` column.
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     path = os.path.join(d, "poses.csv")
+    ...     with open(path, "w") as f:
+    ...         _ = f.write("frame,head_x,head_y,head_z,neck_x,neck_y,neck_z\\n0,0.1,1.7,0.0,0.1,1.5,0.0\\n")
+    ...     data = load_keypoints(path)
+    >>> data.keypoints.shape, data.joint_names.tolist()
+    ((1, 2, 3), ['head', 'neck'])
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist")
+    if path.suffix == ".npz":
+        data = _keypoints_npz(path)
+    elif path.suffix == ".csv":
+        data = _keypoints_csv(path)
+    else:
+        raise ValueError(f"{path}: load_keypoints reads .npz and .csv files, not {path.suffix or 'no suffix'!r}")
+    if n_dims is not None and data.keypoints.shape[2] != n_dims:
+        raise ValueError(f"{path} holds {data.keypoints.shape[2]} coordinate(s) per joint, expected n_dims={n_dims}")
+    return data
+
+
+def _keypoints_npz(path):
+    try:
+        with np.load(path, allow_pickle=False) as d:
+            names = list(d.keys())
+            if "keypoints" in names:
+                key = "keypoints"
+            elif len(names) == 1:
+                key = names[0]
+            else:
+                raise ValueError(f"{path}: no array named 'keypoints' among {names}")
+            keypoints = d[key]
+            joint_names = d["joint_names"] if "joint_names" in names else None
+    except ValueError as exc:
+        if "pickle" in str(exc):
+            raise ValueError(f"{path}: holds object arrays, which need pickle; store numbers and strings") from exc
+        raise
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        raise ValueError(f"{path} cannot be read as an .npz file ({exc})") from exc
+    if keypoints.ndim != 3 or keypoints.dtype.kind not in "iuf" or 0 in keypoints.shape:
+        raise ValueError(f"{path}: {key!r} must be a non-empty number array (n_frames, n_joints, n_dims), "
+                         f"got shape {keypoints.shape} of dtype {keypoints.dtype}")
+    n_joints = keypoints.shape[1]
+    if joint_names is None:
+        joint_names = np.array([f"joint_{j}" for j in range(n_joints)])
+    elif joint_names.shape != (n_joints,) or joint_names.dtype.kind not in "US":
+        raise ValueError(f"{path}: 'joint_names' must be {n_joints} strings, got shape {joint_names.shape}")
+    return Bunch(keypoints=keypoints.astype(float), joint_names=joint_names.astype(str))
+
+
+def _keypoints_csv(path):
+    with open(path, newline="") as f:
+        rows = list(csv.reader(f))
+    if not rows:
+        raise ValueError(f"{path} is empty; expected a header row of <joint>_x, <joint>_y, ... columns")
+    header, body = [h.strip() for h in rows[0]], rows[1:]
+    frame_column = bool(header) and header[0].lower() == "frame"
+    columns = header[1:] if frame_column else header
+    joints, axes = [], []
+    for name in columns:
+        joint, _, axis = name.rpartition("_")
+        if not joint or axis.lower() not in _AXES:
+            raise ValueError(f"{path}: column {name!r} is not <joint>_x, <joint>_y or <joint>_z")
+        joints.append(joint)
+        axes.append(axis.lower())
+    n_dims = axes.index(axes[0], 1) if axes.count(axes[0]) > 1 else len(axes)
+    if not columns or n_dims > 3 or len(columns) % n_dims or axes != list(_AXES[:n_dims]) * (len(columns) // n_dims):
+        raise ValueError(f"{path}: the columns must be the joints' coordinates in turn ({', '.join(_AXES[:2])}"
+                         f"[, z] for each joint), got {columns[:6]}")
+    names = joints[::n_dims]
+    for j, name in enumerate(names):
+        if joints[j * n_dims : (j + 1) * n_dims] != [name] * n_dims:
+            raise ValueError(f"{path}: the coordinates of joint {name!r} are not in adjacent columns")
+    if not body:
+        raise ValueError(f"{path} has a header but no frames")
+    values = np.empty((len(body), len(header)))
+    for r, row in enumerate(body, start=2):
+        if len(row) != len(header):
+            raise ValueError(f"{path}, line {r}: {len(row)} values for {len(header)} columns")
+        for c, cell in enumerate(row):
+            try:
+                values[r - 2, c] = float(cell) if cell.strip() else np.nan
+            except ValueError:
+                raise ValueError(f"{path}, line {r}, column {header[c]!r}: {cell!r} is not a number") from None
+    data = Bunch(keypoints=values[:, int(frame_column):].reshape(len(body), len(names), n_dims),
+                 joint_names=np.array(names))
+    if frame_column:
+        data.frame = values[:, 0]
+    return data
+
+
+H36M_JOINTS = np.array([
+    "hip", "right_hip", "right_knee", "right_foot", "left_hip", "left_knee", "left_foot", "spine",
+    "thorax", "neck_nose", "head", "left_shoulder", "left_elbow", "left_wrist", "right_shoulder",
+    "right_elbow", "right_wrist",
+])
+"""The 17 Human3.6M joints that move, in the order 3-D pose papers use (VideoPose3D's)."""
+
+H36M_SKELETON = np.array([
+    [0, 1], [1, 2], [2, 3], [0, 4], [4, 5], [5, 6], [0, 7], [7, 8], [8, 9], [9, 10],
+    [8, 11], [11, 12], [12, 13], [8, 14], [14, 15], [15, 16],
+])
+"""Limbs of :data:`H36M_JOINTS` as pairs of 0-based indices."""
+
+# Of the 32 joints of the raw Human3.6M skeleton, the 17 that move (the rest duplicate them).
+_H36M_KEPT = [0, 1, 2, 3, 6, 7, 8, 12, 13, 14, 15, 17, 18, 19, 25, 26, 27]
+
+H36M_SOURCE = (
+    "data_3d_h36m.npz is made from the Human3.6M dataset (http://vision.imar.ro/human3.6m/, licence from "
+    "its authors) by VideoPose3D's data/prepare_data_h36m.py"
+)
+
+
+class _ArraysOnly(pickle.Unpickler):
+    """Unpickles dictionaries, strings and numpy arrays only: nothing that can run code."""
+
+    _ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy", "ndarray"), ("numpy", "dtype"),
+    }
+
+    def find_class(self, module, name):
+        if (module, name) not in self._ALLOWED:
+            raise pickle.UnpicklingError(f"refused to load {module}.{name}: only arrays are read")
+        if module == "numpy.core.multiarray":  # files written by numpy 1; numpy 2 moved it
+            module = np.ndarray.__reduce__(np.zeros(0))[0].__module__
+        return super().find_class(module, name)
+
+
+def _read_object_npy(raw, where):
+    """The object stored in an .npy of dtype object, through :class:`_ArraysOnly`."""
+    f = io.BytesIO(raw)
+    try:
+        version = np.lib.format.read_magic(f)
+        header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                  else np.lib.format.read_array_header_2_0)(f, max_header_size=10_000)
+    except ValueError as exc:
+        raise ValueError(f"{where} is not a valid .npy array ({exc})") from exc
+    if header[2] != np.dtype(object):
+        raise ValueError(f"{where} must hold a pickled dictionary (dtype object), got dtype {header[2]}")
+    try:
+        value = _ArraysOnly(f).load()
+    except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError, ValueError) as exc:
+        raise ValueError(f"{where} cannot be read safely: {exc}") from exc
+    return value.item() if isinstance(value, np.ndarray) and value.shape == () else value
+
+
+def load_h36m_3d(path, *, subjects=None, all_joints=False):
+    """Read Human3.6M 3-D joint positions from VideoPose3D's ``data_3d_h36m.npz``.
+
+    That file holds ``positions_3d``, a dictionary subject -> action ->
+    array (n_frames, 32, 3) in metres, world coordinates (z up), saved with
+    pickle. It is read here without pickle's ability to run code: only
+    dictionaries, strings and numpy arrays are accepted. :data:`H36M_SOURCE`
+    says where the file comes from.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+    subjects : sequence of str or None, default=None
+        Subjects to read (e.g. ``["S1", "S5", "S6", "S7", "S8"]``, the usual
+        training subjects); None reads all.
+    all_joints : bool, default=False
+        Keep all 32 joints instead of the 17 that move (:data:`H36M_JOINTS`).
+
+    Returns
+    -------
+    data : sklearn.utils.Bunch
+        ``keypoints`` (n_frames, 17, 3) (or 32) in metres; ``subject`` (n,),
+        ``action`` (n,) and ``frame_index`` (n,) per frame; ``joint_names``
+        and ``skeleton`` (17 joints only). For a tokenizer,
+        ``PoseTokenizer().fit(data.keypoints)``; draw with
+        ``plot_pose(..., vertical_axis="z")``.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise _missing(path, H36M_SOURCE)
+    try:
+        with zipfile.ZipFile(path) as zf:
+            if "positions_3d.npy" not in zf.namelist():
+                raise ValueError(f"{path} has no 'positions_3d'; expected VideoPose3D's data_3d_h36m.npz")
+            raw = zf.read("positions_3d.npy")
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        raise ValueError(f"{path} cannot be read as an .npz file ({exc})") from exc
+    positions = _read_object_npy(raw, f"{path}: positions_3d")
+    if not isinstance(positions, dict) or not all(isinstance(v, dict) for v in positions.values()):
+        raise ValueError(f"{path}: positions_3d must be a dictionary subject -> action -> array")
+    if subjects is not None:
+        unknown = sorted(set(subjects) - set(positions))
+        if unknown:
+            raise ValueError(f"{path} has no subject {unknown[0]!r}; it has {sorted(positions)}")
+    parts, subject_of, action_of, frame_of = [], [], [], []
+    for subject in sorted(positions) if subjects is None else subjects:
+        for action in sorted(positions[subject]):
+            a = positions[subject][action]
+            where = f"{path}: {subject}/{action}"
+            if not isinstance(a, np.ndarray) or a.dtype.kind != "f" or a.ndim != 3 or a.shape[1:] != (32, 3):
+                raise ValueError(f"{where} must be a float array (n_frames, 32, 3), got "
+                                 f"{getattr(a, 'shape', type(a).__name__)}")
+            parts.append(a if all_joints else a[:, _H36M_KEPT])
+            subject_of += [subject] * len(a)
+            action_of += [action] * len(a)
+            frame_of.append(np.arange(len(a)))
+    if not parts:
+        raise ValueError(f"{path} holds no frames")
+    data = Bunch(keypoints=np.concatenate(parts).astype(float), subject=np.array(subject_of),
+                 action=np.array(action_of), frame_index=np.concatenate(frame_of))
+    if not all_joints:
+        data.joint_names, data.skeleton = H36M_JOINTS.copy(), H36M_SKELETON.copy()
+    return data

@@ -2,15 +2,16 @@
 
 A pose tokenizer's decoder regresses keypoints from a few compositional tokens;
 its error has a floor that more tokens lower only slowly. Residual refinement
-adds stages after it: stage 1 quantizes each keypoint's residual (the 2-D
-difference between the pose and its decoding) with that keypoint's own k-means
-codebook, stage 2 quantizes what stage 1 left, and so on (residual vector
-quantization, applied in keypoint space). Each stage costs one id per keypoint,
-``n_keypoints * log2(codebook_size)`` bits, and the stages form a progressive
-code: the first ``s`` stages alone decode at lower fidelity.
+adds stages after it: stage 1 quantizes each keypoint's residual (the
+difference between the pose and its decoding, ``n_dims`` coordinates) with
+that keypoint's own k-means codebook, stage 2 quantizes what stage 1 left,
+and so on (residual vector quantization, applied in keypoint space). Each
+stage costs one id per keypoint, ``n_keypoints * log2(codebook_size)`` bits,
+and the stages form a progressive code: the first ``s`` stages alone decode
+at lower fidelity.
 
 Arrays here are in the tokenizer's normalised units. Codebooks have shape
-``(n_stages, n_keypoints, codebook_size, 2)``.
+``(n_stages, n_keypoints, codebook_size, n_dims)``.
 """
 
 from __future__ import annotations
@@ -27,10 +28,10 @@ __all__ = ["fit_residual_codebooks", "residual_codes", "residual_offsets", "MAX_
 MAX_RESIDUALS = 60_000
 
 
-def _kmeans_2d(vectors: np.ndarray, codebook_size: int, seed: int) -> np.ndarray:
-    """``codebook_size`` k-means centres of 2-D ``vectors``; fewer distinct vectors are repeated."""
+def _kmeans_codes(vectors: np.ndarray, codebook_size: int, seed: int) -> np.ndarray:
+    """``codebook_size`` k-means centres of ``vectors`` (n, n_dims); fewer distinct vectors are repeated."""
     if len(vectors) == 0:  # a keypoint never observed: no correction
-        return np.zeros((codebook_size, 2))
+        return np.zeros((codebook_size, vectors.shape[1]))
     distinct = np.unique(vectors, axis=0)
     if len(distinct) >= codebook_size:
         return KMeans(codebook_size, n_init=1, max_iter=50, random_state=seed).fit(vectors).cluster_centers_
@@ -44,7 +45,7 @@ def fit_residual_codebooks(residuals, observed, n_stages, codebook_size, seed, m
 
     Parameters
     ----------
-    residuals : ndarray of shape (n_samples, n_keypoints, 2)
+    residuals : ndarray of shape (n_samples, n_keypoints, n_dims)
         Pose minus its decoding; values of unobserved joints are ignored.
     observed : ndarray of bool, shape (n_samples, n_keypoints)
     n_stages : int
@@ -56,7 +57,7 @@ def fit_residual_codebooks(residuals, observed, n_stages, codebook_size, seed, m
 
     Returns
     -------
-    codebooks : ndarray of shape (n_stages, n_keypoints, codebook_size, 2)
+    codebooks : ndarray of shape (n_stages, n_keypoints, codebook_size, n_dims)
 
     Examples
     --------
@@ -67,22 +68,22 @@ def fit_residual_codebooks(residuals, observed, n_stages, codebook_size, seed, m
     array([[0.  , 0.05],
            [1.  , 0.05]])
     """
-    n, n_keypoints, _ = residuals.shape
+    n, n_keypoints, n_dims = residuals.shape
     rng = np.random.default_rng(seed)
     left = np.where(observed[..., None], residuals, 0.0)
-    codebooks = np.empty((n_stages, n_keypoints, codebook_size, 2))
+    codebooks = np.empty((n_stages, n_keypoints, codebook_size, n_dims))
     for stage in range(n_stages):
         for joint in range(n_keypoints):
             rows = np.flatnonzero(observed[:, joint])
             if len(rows) > max_residuals:
                 rows = rng.choice(rows, max_residuals, replace=False)
-            codebooks[stage, joint] = _kmeans_2d(left[rows, joint], codebook_size, seed)
+            codebooks[stage, joint] = _kmeans_codes(left[rows, joint], codebook_size, seed)
         _, left = _quantize_stage(left, codebooks[stage])
     return codebooks
 
 
 def nearest_per_keypoint(residuals: np.ndarray, codebook: np.ndarray) -> np.ndarray:
-    """Ids (n, K) of the nearest code of each keypoint's own codebook (K, V, 2).
+    """Ids (n, K) of the nearest code of each keypoint's own codebook (K, V, n_dims).
 
     In float32 by :func:`posetok.nn.nearest_code`, the token search: distances that agree
     to ``23 - ceil(log2 V)`` mantissa bits are a tie, and the first code wins.
@@ -96,7 +97,7 @@ def nearest_per_keypoint(residuals: np.ndarray, codebook: np.ndarray) -> np.ndar
 
 
 def _quantize_stage(left: np.ndarray, codebook: np.ndarray):
-    """One stage: the ids of the nearest codes of ``left`` (n, K, 2), and what they leave."""
+    """One stage: the ids of the nearest codes of ``left`` (n, K, n_dims), and what they leave."""
     ids = nearest_per_keypoint(left, codebook)
     return ids, left - np.take_along_axis(codebook[None], ids[..., None, None], axis=2)[:, :, 0]
 
@@ -108,9 +109,9 @@ def residual_codes(residuals, observed, codebooks):
 
     Parameters
     ----------
-    residuals : ndarray of shape (n_samples, n_keypoints, 2)
+    residuals : ndarray of shape (n_samples, n_keypoints, n_dims)
     observed : ndarray of bool, shape (n_samples, n_keypoints)
-    codebooks : ndarray of shape (n_stages, n_keypoints, codebook_size, 2)
+    codebooks : ndarray of shape (n_stages, n_keypoints, codebook_size, n_dims)
 
     Returns
     -------
@@ -134,17 +135,17 @@ def residual_codes(residuals, observed, codebooks):
 
 
 def residual_offsets(ids, codebooks):
-    """The correction (n_samples, n_keypoints, 2) that refinement ids stand for.
+    """The correction (n_samples, n_keypoints, n_dims) that refinement ids stand for.
 
     Parameters
     ----------
     ids : ndarray of shape (n_samples, n_used_stages * n_keypoints)
         The ids of the first ``n_used_stages`` stages (any number up to all).
-    codebooks : ndarray of shape (n_stages, n_keypoints, codebook_size, 2)
+    codebooks : ndarray of shape (n_stages, n_keypoints, codebook_size, n_dims)
 
     Returns
     -------
-    offsets : ndarray of shape (n_samples, n_keypoints, 2)
+    offsets : ndarray of shape (n_samples, n_keypoints, n_dims)
 
     Examples
     --------
@@ -157,7 +158,7 @@ def residual_offsets(ids, codebooks):
     """
     n_keypoints = codebooks.shape[1]
     n_used = ids.shape[1] // n_keypoints
-    offsets = np.zeros((len(ids), n_keypoints, 2))
+    offsets = np.zeros((len(ids), n_keypoints, codebooks.shape[-1]))
     joints = np.arange(n_keypoints)
     for stage in range(n_used):
         offsets += codebooks[stage][joints, ids[:, stage * n_keypoints : (stage + 1) * n_keypoints]]

@@ -23,7 +23,7 @@ from .io import save as save_model
 from .nn import PoseTokenizerNet, TokenizerConfig
 from .normalization import MODES, PoseNormalizer
 from .refinement import fit_residual_codebooks
-from .training import STRATEGIES, TrainConfig, encode, token_vectors, train_tokenizer
+from .training import STRATEGIES, TrainConfig, encode, exact_token_vectors, train_tokenizer
 
 __all__ = ["PoseTokenizer", "CodebookCollapseWarning"]
 
@@ -60,35 +60,49 @@ def _refuse_booleans(X):
             raise TypeError("X holds booleans; keypoint coordinates must be numbers")
 
 
-def _as_2d(X):
-    """Accept (n, K, 2) arrays by flattening them to (n, 2K); leave the rest to validate_data."""
+def _flatten_keypoints(X, n_dims):
+    """X with (n, K, D) arrays flattened to (n, D * K), and the coordinates per keypoint.
+
+    ``n_dims`` is the parameter (``"auto"`` or an int) before fit and the fitted
+    ``n_dims_`` after: an array's last axis must agree with an int; ``"auto"``
+    takes it from a (n, K, D) array and means 2 for flat input. Anything but a
+    (n, K, D) array is left to ``validate_data``.
+    """
     if isinstance(X, (list, tuple)) and np.ndim(X) == 3:
         X = np.asarray(X)
     _refuse_booleans(X)
     if not isinstance(X, np.ndarray) or X.ndim != 3:
-        return X
-    if X.shape[2] != 2:
-        raise ValueError(f"a 3-D X must have shape (n_samples, n_keypoints, 2), got {X.shape}")
-    return X.reshape(X.shape[0], -1)
-
-
-def _check_keypoint_columns(n_features: int) -> None:
-    if n_features % 2:
+        return X, 2 if n_dims == "auto" else n_dims
+    if n_dims != "auto" and X.shape[2] != n_dims:
         raise ValueError(
-            f"X has {n_features} feature(s), but PoseTokenizer needs an even number of "
-            "columns: x0, y0, x1, y1, ... for each keypoint"
+            f"X has shape {X.shape}, {X.shape[2]} coordinate(s) per keypoint, but n_dims is {n_dims}; "
+            "pass (n_samples, n_keypoints, n_dims) arrays"
+        )
+    if X.shape[2] == 0:
+        raise ValueError(f"X has shape {X.shape}: keypoints with no coordinates")
+    return X.reshape(X.shape[0], -1), X.shape[2]
+
+
+def _check_keypoint_columns(n_features: int, n_dims: int, param) -> None:
+    if n_features % n_dims:
+        hint = ""
+        if param == "auto":
+            hint = "; flat X is read as x, y pairs unless n_dims is set (3 for x, y, z; 1 for one value per keypoint)"
+        raise ValueError(
+            f"X has {n_features} feature(s), which is not a multiple of n_dims={n_dims}, "
+            f"the coordinates per keypoint{hint}"
         )
 
 
-def _observed_mask(X: np.ndarray) -> np.ndarray:
-    """(n, K) mask of observed joints; a joint is missing when both coordinates are NaN."""
-    nan = np.isnan(X).reshape(len(X), -1, 2)
-    half = nan[..., 0] != nan[..., 1]
-    if half.any():
-        row, joint = np.argwhere(half)[0]
+def _observed_mask(X: np.ndarray, n_dims: int) -> np.ndarray:
+    """(n, K) mask of observed joints; a joint is missing when all its coordinates are NaN."""
+    nan = np.isnan(X).reshape(len(X), -1, n_dims)
+    part = nan.any(-1) != nan.all(-1)
+    if part.any():
+        row, joint = np.argwhere(part)[0]
         raise ValueError(
-            f"keypoint {joint} of sample {row} has exactly one NaN coordinate; a missing "
-            "joint must have both coordinates NaN"
+            f"keypoint {joint} of sample {row} has some but not all of its {n_dims} coordinates NaN; "
+            "a missing joint must have every coordinate NaN"
         )
     observed = ~nan[..., 0]
     empty = ~observed.any(1)
@@ -98,9 +112,10 @@ def _observed_mask(X: np.ndarray) -> np.ndarray:
 
 
 def _network_input(normalised: np.ndarray, observed: np.ndarray):
-    """Tensors the network reads: keypoints (n, K, 2) with missing joints at 0, and the mask."""
+    """Tensors the network reads: keypoints (n, K, n_dims) with missing joints at 0, and the mask."""
     keypoints = torch.as_tensor(np.nan_to_num(normalised), dtype=torch.float32)
-    return keypoints.reshape(len(normalised), -1, 2), torch.as_tensor(observed)
+    n_dims = normalised.shape[1] // observed.shape[1]
+    return keypoints.reshape(*observed.shape, n_dims), torch.as_tensor(observed)
 
 
 def _kmeans_codebook(vectors: np.ndarray, codebook_size: int, seed: int) -> np.ndarray:
@@ -183,7 +198,7 @@ def _warn_if_outliers(centred: np.ndarray, scale: float) -> None:
 
 
 class PoseTokenizer(TransformerMixin, BaseEstimator):
-    """Turn 2-D human poses into discrete tokens and back (PCT stage 1).
+    """Turn human poses (2-D or 3-D keypoints) into discrete tokens and back (PCT stage 1).
 
     A compositional MLP-Mixer encoder maps the K keypoints of a pose to
     ``n_tokens`` token vectors; each is replaced by the nearest of
@@ -196,6 +211,14 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
     ----------
     n_tokens : int, default=32
         Number of tokens per pose (M in the paper).
+    n_dims : int or "auto", default="auto"
+        Coordinates per keypoint: 2 for image keypoints, 3 for 3-D joints
+        (mocap, lifted poses, landmark trackers' x, y, z), 1 for one value per
+        keypoint. ``"auto"`` reads it from an ``(n_samples, n_keypoints,
+        n_dims)`` array and means 2 for flat input; flat 3-D input needs
+        ``n_dims=3``. Every part follows it: the network's input and output,
+        the missing-joint rule (all coordinates NaN), both normalisations and
+        the refinement codebooks.
     codebook_size : int, default=256
         Number of codes shared by all tokens (V). Each pose costs
         ``n_tokens * log2(codebook_size)`` bits.
@@ -230,7 +253,7 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
         Weight of the commitment loss ``||z - sg(q)||^2``.
     refinement_stages : int, default=0
         Stages of residual refinement after the decoder (0: none). Each stage
-        quantizes every keypoint's remaining 2-D error with that keypoint's
+        quantizes every keypoint's remaining error (``n_dims`` coordinates) with that keypoint's
         own k-means codebook of ``refinement_codebook_size`` codes and adds one
         id per keypoint to the output of :meth:`transform` (see
         :mod:`posetok.refinement`). Refinement is for compression: on COCO,
@@ -251,7 +274,8 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
         so tokens encode where a pose is and how large it is, and
         :meth:`inverse_transform` returns the units of X. ``"pose"``: each pose
         is first centred on the box around its observed keypoints and divided
-        by that box's larger side, so tokens ignore position and size (what
+        by that box's largest side (in 3-D also its depth), so tokens ignore
+        position and size (what
         an action classifier wants); :meth:`inverse_transform` and
         :meth:`score` then work in that per-pose frame (centre 0, larger side
         1). To normalise by a detector's person box instead, apply
@@ -287,11 +311,13 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
     Attributes
     ----------
     n_features_in_ : int
-        Number of columns of X (twice the number of keypoints).
+        Number of columns of X, flattened (``n_dims_ * n_keypoints_``).
     feature_names_in_ : ndarray of shape (n_features_in_,)
         Column names of X, when X is a DataFrame with string column names.
     n_keypoints_ : int
         Number of keypoints K learned from X.
+    n_dims_ : int
+        Coordinates per keypoint the model was fitted with (``n_dims`` resolved).
     codec_ : posetok.codec.PoseCodec
         The fitted state below the estimator: network, refinement codebooks
         and normalisation. ``network_``, ``refinement_codebooks_``,
@@ -313,7 +339,7 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
         codebook usage, perplexity, re-seeded codes and seconds.
     codebook_usage_ : float
         Fraction of the codes used by the training poses after fitting.
-    refinement_codebooks_ : ndarray of shape (refinement_stages, n_keypoints_, refinement_codebook_size, 2)
+    refinement_codebooks_ : ndarray of shape (refinement_stages, n_keypoints_, refinement_codebook_size, n_dims_)
         The refinement codes, in the normalised units of the network (X units
         divided by ``scale_``); empty when ``refinement_stages=0``.
     bits_per_pose_ : float
@@ -343,6 +369,7 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
 
     _parameter_constraints: dict = {
         "n_tokens": [Interval(Integral, 1, None, closed="left")],
+        "n_dims": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "codebook_size": [Interval(Integral, 2, None, closed="left")],
         "token_dim": [Interval(Integral, 1, None, closed="left")],
         "encoder_width": [Interval(Integral, 1, None, closed="left")],
@@ -371,6 +398,7 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
         self,
         n_tokens=32,
         *,
+        n_dims="auto",
         codebook_size=256,
         token_dim=32,
         encoder_width=64,
@@ -395,6 +423,7 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
         random_state=None,
     ):
         self.n_tokens = n_tokens
+        self.n_dims = n_dims
         self.codebook_size = codebook_size
         self.token_dim = token_dim
         self.encoder_width = encoder_width
@@ -435,9 +464,10 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, 2 * n_keypoints) or (n_samples, n_keypoints, 2)
-            Keypoints flattened as ``x0, y0, x1, y1, ...``. A missing joint is
-            NaN in both coordinates; it is left out of the loss.
+        X : array-like of shape (n_samples, n_dims * n_keypoints) or (n_samples, n_keypoints, n_dims)
+            Keypoints flattened as ``x0, y0, x1, y1, ...`` (``x0, y0, z0, x1,
+            ...`` in 3-D), or as an array of keypoints. A missing joint is NaN
+            in every coordinate; it is left out of the loss.
         y : None
             Ignored.
 
@@ -456,9 +486,10 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
 
     def _fit(self, X):
         tic = time.perf_counter()
-        X = validate_data(self, _as_2d(X), dtype=np.float64, ensure_all_finite="allow-nan", reset=True)
-        _check_keypoint_columns(X.shape[1])
-        observed = _observed_mask(X)
+        X, n_dims = _flatten_keypoints(X, self.n_dims)
+        X = validate_data(self, X, dtype=np.float64, ensure_all_finite="allow-nan", reset=True)
+        _check_keypoint_columns(X.shape[1], n_dims, self.n_dims)
+        observed = _observed_mask(X, n_dims)
         device = _resolve_device(self.device)
         seed = _seed(self.random_state)
 
@@ -471,13 +502,13 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
                 UserWarning,
                 stacklevel=3,
             )
-        normalizer = PoseNormalizer.fit(X, self.normalize)
+        normalizer = PoseNormalizer.fit(X, self.normalize, n_dims=n_dims)
         normalised = normalizer.transform(X)
         scale = normalizer.scale
         _warn_if_outliers(normalised * scale, scale)
         keypoints, observed_t = _network_input(normalised, observed)
 
-        config = self._network_config(X.shape[1] // 2)
+        config = self._network_config(X.shape[1] // n_dims, n_dims)
         train_config = TrainConfig(
             strategy=self.strategy,
             n_epochs=self.n_epochs,
@@ -554,7 +585,7 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, 2 * n_keypoints) or (n_samples, n_keypoints, 2)
+        X : array-like of shape (n_samples, n_dims * n_keypoints) or (n_samples, n_keypoints, n_dims)
         y : None
             Ignored.
 
@@ -565,7 +596,7 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
         """
         ids, keypoints, observed = self._fit_keeping_state(X)
         if self.encode == "latent":
-            latent = token_vectors(self.network_, keypoints, observed).numpy()
+            latent = exact_token_vectors(self.network_, keypoints, observed).numpy()
         else:
             latent = None
         return features_from_ids(self.encode, ids, self.network_.config.n_tokens, self.codebook_,
@@ -577,7 +608,7 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, 2 * n_keypoints) or (n_samples, n_keypoints, 2)
+        X : array-like of shape (n_samples, n_dims * n_keypoints) or (n_samples, n_keypoints, n_dims)
             Keypoints as in :meth:`fit`; missing joints are NaN.
 
         Returns
@@ -613,11 +644,11 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
 
         Returns
         -------
-        X_original : ndarray of shape (n_samples, 2 * n_keypoints)
+        X_original : ndarray of shape (n_samples, n_dims_ * n_keypoints_)
             Decoded keypoints flattened as ``x0, y0, x1, y1, ...``; every joint
             is present. This is the flat layout also when the tokenizer was
-            fitted on ``(n, K, 2)`` arrays: ``.reshape(-1, n_keypoints_, 2)``
-            gives that shape back.
+            fitted on ``(n, K, D)`` arrays: ``.reshape(-1, n_keypoints_,
+            n_dims_)`` gives that shape back.
         """
         check_is_fitted(self)
         if self.encode == "ordinal":
@@ -639,7 +670,7 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, 2 * n_keypoints)
+        X : array-like of shape (n_samples, n_dims * n_keypoints) or (n_samples, n_keypoints, n_dims)
             Poses to encode and decode.
         y : None
             Ignored.
@@ -684,7 +715,8 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
                 raise ValueError("input_features is not equal to feature_names_in_")
         config = self.network_.config
         return feature_names(self.encode, config.n_tokens, config.codebook_size, config.token_dim,
-                             self._n_refinement_stages, self.n_keypoints_, self.refinement_codebooks_.shape[2])
+                             self._n_refinement_stages, self.n_keypoints_, self.refinement_codebooks_.shape[2],
+                             self.n_dims_)
 
     def save(self, path):
         """Write the fitted tokenizer to ``path`` in the safe ``.posetok`` format.
@@ -724,9 +756,10 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
         return self.network_.quantizer.codebook.numpy().copy()
 
     # -------------------------------------------------------------- helpers
-    def _network_config(self, n_keypoints: int) -> TokenizerConfig:
+    def _network_config(self, n_keypoints: int, n_dims: int) -> TokenizerConfig:
         return TokenizerConfig(
             n_keypoints=n_keypoints,
+            n_dims=n_dims,
             n_tokens=self.n_tokens,
             token_dim=self.token_dim,
             codebook_size=self.codebook_size,
@@ -739,7 +772,7 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
         )
 
     def _reconstruct(self, X):
-        """Encode and decode validated poses X (n, 2K); the poses in the units of X itself, also with
+        """Encode and decode validated poses X (n, n_dims_ * K); the poses in the units of X itself, also with
         ``normalize="pose"``.
 
         :meth:`inverse_transform` cannot do this for ``normalize="pose"``, since
@@ -755,6 +788,12 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
         """The trained torch module, on the CPU (the fitted codec's network)."""
         check_is_fitted(self)
         return self.codec_.network
+
+    @property
+    def n_dims_(self) -> int:
+        """Coordinates per keypoint of the fitted model."""
+        check_is_fitted(self)
+        return self.codec_.network.config.n_dims
 
     @property
     def refinement_codebooks_(self) -> np.ndarray:
@@ -810,13 +849,15 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
             "token_mlp_width": config.token_mlp_width, "dropout": config.dropout,
             "refinement_stages": n_stages, "refinement_codebook_size": n_refinement_codes,
             "normalize": self.normalize_,
+            # "auto" stays "auto" (it read the fitted n_dims_ from X); another value is replaced
+            "n_dims": self.n_dims if self.n_dims in ("auto", config.n_dims) else config.n_dims,
         }
 
     def _fit_refinement(self, net, keypoints, observed, ids, seed) -> np.ndarray:
         """Refinement codebooks fitted to the training poses' residuals after decoding ``ids``."""
-        n_keypoints = keypoints.shape[1]
+        _, n_keypoints, n_dims = keypoints.shape
         if not self.refinement_stages:
-            return np.zeros((0, n_keypoints, self.refinement_codebook_size, 2))
+            return np.zeros((0, n_keypoints, self.refinement_codebook_size, n_dims))
         return fit_residual_codebooks(
             token_residuals(net, keypoints, ids), observed, self.refinement_stages, self.refinement_codebook_size, seed
         )
@@ -832,11 +873,12 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
 
     def _validated(self, X):
         check_is_fitted(self)
-        return validate_data(self, _as_2d(X), dtype=np.float64, ensure_all_finite="allow-nan", reset=False)
+        X, _ = _flatten_keypoints(X, self.n_dims_)
+        return validate_data(self, X, dtype=np.float64, ensure_all_finite="allow-nan", reset=False)
 
     def _network_inputs(self, X):
-        """The network's inputs for validated poses X (n, 2K)."""
-        return _network_input(self.normalizer_.transform(X), _observed_mask(X))
+        """The network's inputs for validated poses X (n, n_dims_ * K)."""
+        return _network_input(self.normalizer_.transform(X), _observed_mask(X, self.n_dims_))
 
     def _check_features(self, X):
         """Features of a non-ordinal encoding as a 2-D float array or sparse matrix."""

@@ -8,6 +8,7 @@ The loop is split into small layers, each replaceable on its own:
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 from collections.abc import Callable
@@ -19,7 +20,10 @@ import torch.nn.functional as F
 
 from .nn import PoseDecoder, PoseTokenizerNet
 
-__all__ = ["TrainConfig", "TrainingDivergedError", "train_tokenizer", "encode", "decode", "token_vectors"]
+__all__ = [
+    "TrainConfig", "TrainingDivergedError", "train_tokenizer", "encode", "decode", "token_vectors",
+    "exact_token_vectors",
+]
 
 STRATEGIES = ("staged", "joint")
 
@@ -52,7 +56,7 @@ class TrainConfig:
 
 @dataclass
 class _Data:
-    keypoints: torch.Tensor  # (n, K, 2), NaN replaced by 0
+    keypoints: torch.Tensor  # (n, K, n_dims), NaN replaced by 0
     observed: torch.Tensor  # (n, K) bool
 
     def __len__(self) -> int:
@@ -187,13 +191,33 @@ def token_vectors(net, keypoints, observed, batch_size=INFERENCE_BATCH):
     return _in_eval(net, net.encoder, *_inputs(keypoints, observed), batch_size=batch_size)
 
 
+def float64_encoder(net):
+    """A float64 copy of ``net``'s encoder, for :func:`exact_token_vectors`."""
+    return copy.deepcopy(net.encoder).double()
+
+
+def exact_token_vectors(net, keypoints, observed, batch_size=INFERENCE_BATCH, encoder=None):
+    """Encoder outputs (n, M, D) computed in float64, as float64.
+
+    On the CPU, float32 matrix products may round differently for different
+    numbers of rows (a one-row batch takes another kernel), so
+    :func:`token_vectors` of a pose can change in its 7th digit with the other
+    poses of the call. In float64 such differences stay near 1e-16: a pose's
+    latent features do not depend on the batch it came in. ``encoder`` is a
+    :func:`float64_encoder` of ``net`` made before, to save making one.
+    """
+    encoder = float64_encoder(net) if encoder is None else encoder
+    inputs = _inputs(keypoints.double(), observed)
+    return _in_eval(encoder, encoder, *inputs, batch_size=batch_size)
+
+
 def encode(net, keypoints, observed, batch_size=INFERENCE_BATCH):
-    """Token ids (n, M) of keypoints (n, K, 2) with an observed mask (n, K)."""
+    """Token ids (n, M) of keypoints (n, K, n_dims) with an observed mask (n, K)."""
     return _in_eval(net, net.encode, *_inputs(keypoints, observed), batch_size=batch_size)
 
 
 def decode(net, indices, batch_size=INFERENCE_BATCH):
-    """Keypoints (n, K, 2) decoded from token ids (n, M)."""
+    """Keypoints (n, K, n_dims) decoded from token ids (n, M)."""
     return _in_eval(net, net.decode, indices, batch_size=batch_size)
 
 

@@ -81,7 +81,9 @@ def split_by_group(X, groups, y=None):
     return sequences, ids, np.asarray(labels)
 
 
-def _check_sequences(X, name="X"):
+def _check_sequences(X, name="X", keypoint_arrays=False):
+    """The videos of X as arrays of frames; with ``keypoint_arrays``, frames may also be
+    (n_keypoints, n_dims) arrays, as long as every video's frames have the same shape."""
     if isinstance(X, np.ndarray) and X.dtype != object and X.ndim == 2:
         raise TypeError(
             f"{name} must be a sequence of videos (a list of 2-D arrays, one per video), got one "
@@ -92,9 +94,17 @@ def _check_sequences(X, name="X"):
     seqs = []
     for i, s in enumerate(X):
         a = np.asarray(s)
-        if a.ndim != 2 or len(a) == 0:
-            raise ValueError(f"video {i} of {name} must be a non-empty 2-D array of frames, got shape {a.shape}")
+        if keypoint_arrays and a.ndim == 3 and len(a):
+            if seqs and a.shape[1:] != seqs[0].shape[1:]:
+                raise ValueError(f"video {i} of {name} has frames of shape {a.shape[1:]}, video 0 of "
+                                 f"{seqs[0].shape[1:]}; every frame needs the same keypoints")
+        elif a.ndim != 2 or len(a) == 0:
+            shapes = "a 2-D array of frames, or a 3-D array (n_frames, n_keypoints, n_dims)" if keypoint_arrays \
+                else "a 2-D array of frames"
+            raise ValueError(f"video {i} of {name} must be a non-empty {shapes}, got shape {a.shape}")
         seqs.append(a)
+    if keypoint_arrays and len({a.ndim for a in seqs}) > 1:
+        raise ValueError(f"the videos of {name} mix flat frames and (n_keypoints, n_dims) frames; use one layout")
     return seqs
 
 
@@ -143,14 +153,16 @@ class PerFrame(TransformerMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : sequence of array-like of shape (n_frames_i, n_features)
+        X : sequence of array-like of shape (n_frames_i, n_features) or (n_frames_i, n_keypoints, n_dims)
+            The videos; frames of keypoints (2-D or 3-D) as the frame-level
+            transformer takes them, the same shape in every video.
         y : ignored
 
         Returns
         -------
         self : PerFrame
         """
-        seqs = _check_sequences(X)
+        seqs = _check_sequences(X, keypoint_arrays=True)
         # y is per video, not per frame, so the frame-level transformer is fitted without it
         self.transformer_ = clone(self.transformer).fit(np.concatenate(seqs), None)
         return self
@@ -160,7 +172,7 @@ class PerFrame(TransformerMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : sequence of array-like of shape (n_frames_i, n_features)
+        X : sequence of array-like of shape (n_frames_i, n_features) or (n_frames_i, n_keypoints, n_dims)
 
         Returns
         -------
@@ -168,7 +180,7 @@ class PerFrame(TransformerMixin, BaseEstimator):
             One transformed array per video.
         """
         check_is_fitted(self)
-        seqs = _check_sequences(X)
+        seqs = _check_sequences(X, keypoint_arrays=True)
         out = self.transformer_.transform(np.concatenate(seqs))
         return np.split(np.asarray(out), np.cumsum([len(s) for s in seqs])[:-1])
 

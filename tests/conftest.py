@@ -1,7 +1,12 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from posetok.datasets import make_stick_figures
+
+#: Small files the tests read (tests/data/README.md says what each is).
+DATA_DIR = Path(__file__).parent / "data"
 
 # A configuration small enough for a test to fit in well under a second.
 TINY = dict(

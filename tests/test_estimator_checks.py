@@ -1,11 +1,11 @@
-"""scikit-learn's estimator checks, and keypoint-shaped twins of those that cannot run.
+"""scikit-learn's estimator checks, and keypoint-shaped twins of some of them.
 
-Several of scikit-learn's generic checks build X with 3 or 5 columns. An odd
-number of columns cannot hold (x, y) keypoints, and PoseTokenizer rejects it
-with a ValueError by design (tested in test_tokenizer.py). Each such check is
-a strict expected failure below that must raise ValueError (so a check that
-starts passing, or fails in another way, fails the suite), and the property it
-checks is tested on keypoint-shaped data by the twin test named beside it.
+scikit-learn's generic checks build X with any number of columns (3, 5, ...).
+With ``n_dims=1`` (one value per keypoint) every column count is a skeleton,
+so every check runs on ``n_dims=1`` configurations and none is an expected
+failure. The default ``n_dims="auto"`` reads flat X as (x, y) pairs and
+refuses an odd number of columns by design (test_tokenizer.py); the twin tests
+below check the same properties on 2-D keypoint data with that default.
 """
 
 import copy
@@ -21,50 +21,23 @@ from posetok import PoseImputer, PoseTokenizer
 
 from .conftest import TINY
 
-ODD = "uses X with an odd number of columns, which cannot be (x, y) keypoints; twin: "
-EXPECTED_FAILED = {
-    "check_fit_score_takes_y": ODD + "test_fit_and_score_take_y",
-    "check_dont_overwrite_parameters": ODD + "test_fit_does_not_overwrite_parameters",
-    "check_estimators_dtypes": ODD + "test_accepts_numeric_dtypes",
-    "check_pipeline_consistency": ODD + "test_pipeline_consistency",
-    "check_estimators_pickle": ODD + "test_pickle_round_trip",
-    "check_f_contiguous_array_estimator": ODD + "test_fortran_ordered_input",
-    "check_transformer_general": ODD + "test_fit_transform_equals_fit_then_transform",
-    "check_transformer_data_not_an_array": ODD + "test_accepts_lists",
-    "check_methods_sample_order_invariance": ODD + "test_sample_order_and_subset_invariance",
-    "check_methods_subset_invariance": ODD + "test_sample_order_and_subset_invariance",
-    "check_dict_unchanged": ODD + "test_methods_leave_dict_unchanged",
-    "check_fit2d_predict1d": ODD + "test_one_dimensional_input_rejected",
-}
-
-# PoseImputer's twins are in test_impute.py and the PoseTokenizer twins below (it
-# validates X the same way and delegates to the tokenizer).
-EXPECTED_FAILED_IMPUTER = {
-    name: reason.replace("twin: ", "twin (of the wrapped tokenizer): ") for name, reason in EXPECTED_FAILED.items()
-}
-EXPECTED_FAILED_IMPUTER["check_transformer_preserve_dtypes"] = ODD + "test_impute.py::test_output_is_float64"
-
+ANY_WIDTH = {**TINY, "n_dims": 1}
 
 ESTIMATORS = [
-    PoseTokenizer(**TINY),
-    PoseTokenizer(**TINY, refinement_stages=1, refinement_codebook_size=8),
-    PoseTokenizer(**TINY, encode="latent"),
-    PoseTokenizer(**TINY, encode="onehot"),
-    PoseImputer(PoseTokenizer(**TINY)),
+    PoseTokenizer(**ANY_WIDTH),
+    PoseTokenizer(**ANY_WIDTH, refinement_stages=1, refinement_codebook_size=8),
+    PoseTokenizer(**ANY_WIDTH, normalize="pose"),
+    PoseTokenizer(**ANY_WIDTH, encode="latent"),
+    PoseTokenizer(**ANY_WIDTH, encode="onehot"),
+    PoseImputer(PoseTokenizer(**ANY_WIDTH)),
 ]
 
 
 def _cases():
-    """Every check of every estimator; the odd-column ones are strict expected failures that must
-    raise ValueError (our "even number of columns" error), so any other failure, or a pass, fails."""
     for estimator in ESTIMATORS:
-        expected = EXPECTED_FAILED_IMPUTER if isinstance(estimator, PoseImputer) else EXPECTED_FAILED
         for est, check in estimator_checks_generator(estimator, legacy=True, mark=None):
             name = getattr(check, "func", check).__name__
-            marks = []
-            if name in expected:
-                marks = [pytest.mark.xfail(strict=True, raises=ValueError, reason=expected[name])]
-            yield pytest.param(est, check, id=f"{est!r}-{name}".replace("\n", ""), marks=marks)
+            yield pytest.param(est, check, id=f"{est!r}-{name}".replace("\n", ""))
 
 
 @pytest.mark.parametrize("estimator, check", list(_cases()))

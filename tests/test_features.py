@@ -75,9 +75,9 @@ def test_nonfinite_vectors_rejected():
 
 
 def test_feature_names():
-    assert feature_names("ordinal", 2, 3, 2, 0, 1, 4).tolist() == ["token_0", "token_1"]
-    assert len(feature_names("onehot", 2, 3, 2, 1, 5, 4)) == 2 * 3 + 5 * 4
-    assert feature_names("latent", 1, 3, 2, 0, 1, 4).tolist() == ["token_0_dim0", "token_0_dim1"]
+    assert feature_names("ordinal", 2, 3, 2, 0, 1, 4, 2).tolist() == ["token_0", "token_1"]
+    assert len(feature_names("onehot", 2, 3, 2, 1, 5, 4, 2)) == 2 * 3 + 5 * 4
+    assert feature_names("latent", 1, 3, 2, 0, 1, 4, 2).tolist() == ["token_0_dim0", "token_0_dim1"]
 
 
 @pytest.fixture(scope="module")

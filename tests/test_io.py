@@ -11,6 +11,9 @@ from hypothesis import strategies as st
 from posetok import PoseTokenizer
 from posetok.io import FORMAT_VERSION, save
 
+from .conftest import DATA_DIR, TINY
+
+DATA = DATA_DIR
 load = PoseTokenizer.load
 
 
@@ -63,7 +66,7 @@ def _rewrite(path, out, **changes):
 def test_incompatible_version_is_refused(tiny_fitted, tmp_path):
     path = save(tiny_fitted, tmp_path / "t.posetok")
     _rewrite(path, tmp_path / "new.posetok", format_version=FORMAT_VERSION + 1, posetok_version="9.0")
-    with pytest.raises(ValueError, match=r"posetok 9\.0 .* version 3; .* reads versions 1, 2 only"):
+    with pytest.raises(ValueError, match=r"posetok 9\.0 .* version 4; .* reads versions 1, 2, 3 only"):
         load(tmp_path / "new.posetok")
 
 
@@ -155,8 +158,9 @@ def test_version_1_files_still_load(tiny_fitted, stick_figures, tmp_path):
         state = torch.load(io.BytesIO(zf.read("state.pt")), weights_only=True)
     del state["refinement_codebooks"]
     meta["format_version"] = 1
-    for name in ("refinement_stages", "refinement_codebook_size"):
+    for name in ("refinement_stages", "refinement_codebook_size", "n_dims"):
         del meta["params"][name]
+    del meta["fitted"]["n_dims_"]
     buffer = io.BytesIO()
     torch.save(state, buffer)
     with zipfile.ZipFile(tmp_path / "v1.posetok", "w") as zf:
@@ -165,6 +169,49 @@ def test_version_1_files_still_load(tiny_fitted, stick_figures, tmp_path):
     loaded = load(tmp_path / "v1.posetok")
     np.testing.assert_array_equal(loaded.transform(stick_figures[0]), tiny_fitted.transform(stick_figures[0]))
     assert loaded.refinement_stages == 0 and loaded.bits_per_pose_ == tiny_fitted.bits_per_pose_
+
+
+def test_version_2_file_written_by_posetok_0_1_loads_and_gives_its_recorded_ids():
+    """A file that posetok wrote in format version 2, before n_dims existed (tests/data/README.md)."""
+    expected = np.load(DATA / "format_v2_expected.npz")
+    loaded = PoseTokenizer.load(DATA / "format_v2.posetok")
+    assert loaded.n_dims_ == 2 and loaded.n_dims == "auto"
+    np.testing.assert_array_equal(loaded.transform(expected["X"]), expected["ids"])
+    np.testing.assert_array_equal(loaded.inverse_transform(expected["ids"]), expected["decoded"])
+
+
+def test_three_d_model_round_trip(tmp_path):
+    from posetok.datasets import make_stick_figures_3d
+
+    X, _ = make_stick_figures_3d(150, random_state=0)
+    tok = PoseTokenizer(**TINY, refinement_stages=1, refinement_codebook_size=4).fit(X)
+    loaded = load(save(tok, tmp_path / "t3.posetok"))
+    assert loaded.n_dims_ == 3 and loaded.refinement_codebooks_.shape[-1] == 3
+    np.testing.assert_array_equal(loaded.transform(X), tok.transform(X))
+    np.testing.assert_array_equal(loaded.inverse_transform(tok.transform(X)), tok.inverse_transform(tok.transform(X)))
+    # flat 3-D input needs n_dims: a model fitted with n_dims=3 keeps that parameter
+    flat = PoseTokenizer(**TINY, n_dims=3).fit(X.reshape(len(X), -1))
+    assert load(save(flat, tmp_path / "f3.posetok")).get_params()["n_dims"] == 3
+
+
+@pytest.mark.parametrize("params, fitted, match", [
+    ({"n_dims": 3}, None, r"params say n_dims=3, but the model was fitted with n_dims_=2"),
+    (None, {"n_dims_": 3}, r"n_features_in_ must be n_dims \* n_keypoints_"),
+    (None, {"n_dims_": 0}, "n_dims_ must be a positive integer"),
+    (None, {"n_dims_": ...}, "fitted lacks 'n_dims_'"),
+    ({"n_dims": True}, None, "n_dims must be a number"),
+])
+def test_tampered_n_dims_refused(tiny_fitted, tmp_path, params, fitted, match):
+    path = _tampered(tiny_fitted, tmp_path, params=params, fitted=fitted)
+    with pytest.raises(ValueError, match=match):
+        load(path)
+
+
+def test_old_versions_may_not_claim_n_dims(tiny_fitted, tmp_path):
+    path = save(tiny_fitted, tmp_path / "t.posetok")
+    _rewrite(path, tmp_path / "v2.posetok", format_version=2)
+    with pytest.raises(ValueError, match="n_dims is not a parameter of file format version 2"):
+        load(tmp_path / "v2.posetok")
 
 
 def _tampered(tiny_fitted, tmp_path, params=None, fitted=None, meta=None):
@@ -192,7 +239,7 @@ def _tampered(tiny_fitted, tmp_path, params=None, fitted=None, meta=None):
     (None, {"scale_": 1e400}, None, "scale_"),
     (None, {"mean_": [0.0] * 3}, None, "mean_ must be a list of 26"),
     (None, {"mean_": [None] * 26}, None, "mean_ must be a list of 26 finite"),
-    (None, {"n_keypoints_": 12}, None, "n_features_in_ must be 2 \\* n_keypoints_"),
+    (None, {"n_keypoints_": 12}, None, "n_features_in_ must be n_dims \\* n_keypoints_ = 24"),
     (None, {"n_keypoints_": ...}, None, "fitted lacks 'n_keypoints_'"),
     (None, {"feature_names_in_": [1] * 26}, None, "feature_names_in_ must be a list of 26 strings"),
     (None, None, {"extra": 1}, "unknown field 'extra'"),

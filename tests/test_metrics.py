@@ -33,8 +33,21 @@ def test_mpjpe_accepts_three_d_and_rejects_mismatch():
     assert mpjpe(t, t + [3, 4]) == pytest.approx(5.0)
     with pytest.raises(ValueError, match="differ in shape"):
         mpjpe(np.zeros((2, 4)), np.zeros((2, 6)))
-    with pytest.raises(ValueError, match="even number"):
+    with pytest.raises(ValueError, match="not a multiple of n_dims=2"):
         mpjpe(np.zeros((2, 3)), np.zeros((2, 3)))
+
+
+def test_mpjpe_in_three_dimensions():
+    truth = np.zeros((1, 2, 3))
+    pred = np.array([[[2.0, 3.0, 6.0], [0.0, 0.0, 1.0]]])  # distances 7 and 1
+    assert mpjpe(truth, pred) == pytest.approx(4.0)
+    assert mpjpe(truth.reshape(1, -1), pred.reshape(1, -1), n_dims=3) == pytest.approx(4.0)
+    with pytest.raises(ValueError, match=r"\(n, 2 \* K\) or \(n, K, 2\)"):
+        mpjpe(truth, pred, n_dims=2)
+    with pytest.raises(ValueError, match="n_dims must be a positive integer"):
+        mpjpe(truth, pred, n_dims=0)
+    with pytest.raises(ValueError, match="2-D|shape"):
+        object_keypoint_similarity(truth, pred, [1.0], sigmas=[0.5, 0.5])
 
 
 def test_pck_threshold_is_per_sample():

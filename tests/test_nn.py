@@ -72,7 +72,7 @@ def test_dead_codes_are_reseeded_from_inputs():
 
 
 def test_network_shapes_and_missing_embedding_used():
-    cfg = TokenizerConfig(n_keypoints=5, n_tokens=3, token_dim=4, codebook_size=8, encoder_width=8,
+    cfg = TokenizerConfig(n_keypoints=5, n_dims=2, n_tokens=3, token_dim=4, codebook_size=8, encoder_width=8,
                           encoder_depth=2, decoder_width=8, decoder_depth=2, token_mlp_width=4)
     net = PoseTokenizerNet(cfg).eval()
     kp = torch.randn(6, 5, 2)
@@ -177,7 +177,7 @@ def test_encoding_complete_poses_without_the_mask_changes_nothing():
     from posetok.training import encode
 
     torch.manual_seed(0)
-    net = PoseTokenizerNet(TokenizerConfig(n_keypoints=5, n_tokens=3, codebook_size=8, token_dim=4, **WIDTHS))
+    net = PoseTokenizerNet(TokenizerConfig(n_keypoints=5, n_dims=2, n_tokens=3, codebook_size=8, token_dim=4, **WIDTHS))
     net.quantizer.set_codebook_(torch.randn(8, 4))
     net.encoder.missing_embedding.data.normal_()
     kp = torch.randn(40, 5, 2)
@@ -196,7 +196,7 @@ def test_inference_helpers_run_in_eval_mode_and_restore_every_module_mode():
     from posetok.training import decode, encode
 
     torch.manual_seed(0)
-    config = TokenizerConfig(n_keypoints=5, n_tokens=3, codebook_size=8, token_dim=4, **WIDTHS, dropout=0.5)
+    config = TokenizerConfig(n_keypoints=5, n_dims=2, n_tokens=3, codebook_size=8, token_dim=4, **WIDTHS, dropout=0.5)
     net = PoseTokenizerNet(config)
     net.quantizer.set_codebook_(torch.randn(8, 4))
     kp, seen = torch.randn(40, 5, 2), torch.ones(40, 5, dtype=torch.bool)

@@ -160,3 +160,141 @@ def test_damaged_penn_file(tmp_path):
     (tmp_path / "0001.mat").write_bytes(b"not a mat file at all")
     with pytest.raises(ValueError, match="0001.mat cannot be read as a MATLAB file"):
         load_penn_action(tmp_path)
+
+
+# ---------------------------------------------------------------- 3-D and generic joint arrays
+
+
+def test_load_keypoints_npz_with_and_without_names(tmp_path):
+    from posetok.readers import load_keypoints
+
+    kp = np.arange(2 * 3 * 3, dtype=float).reshape(2, 3, 3)
+    np.savez(tmp_path / "a.npz", keypoints=kp, joint_names=np.array(["a", "b", "c"]))
+    data = load_keypoints(tmp_path / "a.npz")
+    np.testing.assert_array_equal(data.keypoints, kp)
+    assert data.joint_names.tolist() == ["a", "b", "c"]
+    np.savez(tmp_path / "b.npz", poses=kp[..., :2])  # the only array, any name; 2-D joints
+    data = load_keypoints(tmp_path / "b.npz")
+    assert data.keypoints.shape == (2, 3, 2) and data.joint_names.tolist() == ["joint_0", "joint_1", "joint_2"]
+    with pytest.raises(ValueError, match="holds 2 coordinate"):
+        load_keypoints(tmp_path / "b.npz", n_dims=3)
+
+
+@pytest.mark.parametrize("arrays, match", [
+    (dict(a=np.zeros((2, 3, 3)), b=np.zeros(2)), "no array named 'keypoints'"),
+    (dict(keypoints=np.zeros((2, 9))), r"\(n_frames, n_joints, n_dims\)"),
+    (dict(keypoints=np.array([[["x"]]])), "number array"),
+    (dict(keypoints=np.zeros((2, 3, 3)), joint_names=np.array(["a", "b"])), "'joint_names' must be 3 strings"),
+    (dict(keypoints=np.array([None, 1.0], dtype=object)), "object arrays"),
+])
+def test_load_keypoints_npz_refuses(tmp_path, arrays, match):
+    from posetok.readers import load_keypoints
+
+    np.savez(tmp_path / "bad.npz", **arrays)
+    with pytest.raises(ValueError, match=match):
+        load_keypoints(tmp_path / "bad.npz")
+
+
+def test_load_keypoints_csv_round_trip_with_missing_joint(tmp_path):
+    from posetok.readers import load_keypoints
+
+    (tmp_path / "p.csv").write_text(
+        "frame,head_x,head_y,head_z,left_hand_x,left_hand_y,left_hand_z\n"
+        "0,0.0,1.7,0.1,0.3,1.0,0.2\n"
+        "1,0.0,1.6,0.1,,,\n"
+    )
+    data = load_keypoints(tmp_path / "p.csv")
+    assert data.keypoints.shape == (2, 2, 3) and data.joint_names.tolist() == ["head", "left_hand"]
+    np.testing.assert_array_equal(data.frame, [0, 1])
+    assert np.isnan(data.keypoints[1, 1]).all() and not np.isnan(data.keypoints[0]).any()
+    # the tokenizer takes it as it is, missing joint included
+    from posetok import PoseTokenizer
+
+    from .conftest import TINY
+
+    X = np.concatenate([data.keypoints] * 20)
+    assert PoseTokenizer(**TINY).fit(X).n_dims_ == 3
+
+
+@pytest.mark.parametrize("text, match", [
+    ("", "is empty"),
+    ("head_x,head_y\n", "no frames"),
+    ("head_x,head_q\n1,2\n", "column 'head_q'"),
+    ("head_x,neck_y\n1,2\n", "not in adjacent columns"),
+    ("head_y,head_x\n1,2\n", "coordinates in turn"),
+    ("head_x,head_y\n1,2,3\n", "line 2: 3 values for 2 columns"),
+    ("head_x,head_y\n1,abc\n", "line 2, column 'head_y': 'abc' is not a number"),
+])
+def test_load_keypoints_csv_refuses(tmp_path, text, match):
+    from posetok.readers import load_keypoints
+
+    (tmp_path / "bad.csv").write_text(text)
+    with pytest.raises(ValueError, match=match):
+        load_keypoints(tmp_path / "bad.csv")
+
+
+def test_load_keypoints_other_suffix_and_missing_file(tmp_path):
+    from posetok.readers import load_keypoints
+
+    (tmp_path / "a.txt").write_text("x")
+    with pytest.raises(ValueError, match="reads .npz and .csv"):
+        load_keypoints(tmp_path / "a.txt")
+    with pytest.raises(FileNotFoundError):
+        load_keypoints(tmp_path / "none.npz")
+
+
+def _h36m_file(path, positions):
+    np.savez_compressed(path, positions_3d=positions)  # as VideoPose3D's prepare_data_h36m.py writes it
+    return path
+
+
+def test_load_h36m_3d_reads_the_videopose3d_layout(tmp_path):
+    from posetok.readers import H36M_JOINTS, load_h36m_3d
+
+    rng = np.random.default_rng(0)
+    walk, sit = rng.normal(size=(4, 32, 3)).astype(np.float32), rng.normal(size=(2, 32, 3)).astype(np.float32)
+    path = _h36m_file(tmp_path / "data_3d_h36m.npz", {"S1": {"Walking": walk, "Sitting 1": sit},
+                                                       "S9": {"Walking": walk[:1]}})
+    data = load_h36m_3d(path)
+    assert data.keypoints.shape == (7, 17, 3) and len(data.joint_names) == len(H36M_JOINTS)
+    assert data.subject.tolist() == ["S1"] * 6 + ["S9"]
+    assert data.action.tolist()[:2] == ["Sitting 1", "Sitting 1"]
+    moving = [0, 1, 2, 3, 6, 7, 8, 12, 13, 14, 15, 17, 18, 19, 25, 26, 27]
+    np.testing.assert_allclose(data.keypoints[2], walk[0, moving])
+    assert load_h36m_3d(path, subjects=["S9"]).keypoints.shape == (1, 17, 3)
+    assert load_h36m_3d(path, all_joints=True).keypoints.shape == (7, 32, 3)
+    with pytest.raises(ValueError, match="no subject 'S2'"):
+        load_h36m_3d(path, subjects=["S2"])
+
+
+class _Boom:
+    def __reduce__(self):
+        import os
+
+        return (os.system, ("echo pwned",))
+
+
+@pytest.mark.parametrize("positions, match", [
+    ({"S1": {"Walking": _Boom()}}, "refused to load"),
+    ({"S1": {"Walking": np.zeros((3, 17, 3))}}, r"\(n_frames, 32, 3\)"),
+    ({"S1": [1, 2]}, "dictionary subject -> action -> array"),
+])
+def test_load_h36m_3d_refuses_code_and_wrong_layouts(tmp_path, positions, match):
+    from posetok.readers import load_h36m_3d
+
+    path = _h36m_file(tmp_path / "bad.npz", positions)
+    with pytest.raises(ValueError, match=match):
+        load_h36m_3d(path)
+
+
+def test_load_h36m_3d_refuses_other_files(tmp_path):
+    from posetok.readers import load_h36m_3d
+
+    np.savez(tmp_path / "other.npz", x=np.zeros(3))
+    with pytest.raises(ValueError, match="no 'positions_3d'"):
+        load_h36m_3d(tmp_path / "other.npz")
+    (tmp_path / "junk.npz").write_bytes(b"not a zip")
+    with pytest.raises(ValueError, match="cannot be read"):
+        load_h36m_3d(tmp_path / "junk.npz")
+    with pytest.raises(FileNotFoundError, match="VideoPose3D"):
+        load_h36m_3d(tmp_path / "absent.npz")

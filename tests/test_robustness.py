@@ -103,10 +103,11 @@ bad_arrays = st.one_of(
     arrays(np.float64, st.tuples(st.integers(1, 5), st.just(26)),
            elements=st.sampled_from([np.inf, -np.inf])),
     arrays(np.float64, st.integers(0, 30)),
-    arrays(np.float64, st.tuples(st.integers(1, 3), st.integers(1, 3), st.sampled_from([1, 3, 4]))),
     st.lists(st.text(max_size=3), min_size=1, max_size=4).map(lambda v: [v]),
     st.just(np.empty((0, 26))),
 )
+# (n, K, D) arrays are poses of D coordinates to fit, but not for a model fitted on 2-D keypoints
+wrong_dims = arrays(np.float64, st.tuples(st.integers(1, 3), st.integers(1, 13), st.sampled_from([1, 3, 4])))
 
 
 @FAST
@@ -114,6 +115,14 @@ bad_arrays = st.one_of(
 def test_malformed_input_rejected_by_every_method(tiny_fitted, X):
     for method in (PoseTokenizer(**TINY).fit, tiny_fitted.transform, tiny_fitted.score):
         with pytest.raises((ValueError, TypeError)):
+            method(X)
+
+
+@FAST
+@given(X=wrong_dims)
+def test_other_coordinate_counts_rejected_after_a_2d_fit(tiny_fitted, X):
+    for method in (tiny_fitted.transform, tiny_fitted.score):
+        with pytest.raises(ValueError, match="coordinate"):
             method(X)
 
 

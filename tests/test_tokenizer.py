@@ -113,11 +113,11 @@ def test_not_fitted_errors(stick_figures):
 @pytest.mark.parametrize(
     "X, error, match",
     [
-        (np.zeros((5, 3)), ValueError, "even number of columns"),
-        (np.zeros((5, 4, 3)), ValueError, r"\(n_samples, n_keypoints, 2\)"),
+        (np.zeros((5, 3)), ValueError, "not a multiple of n_dims=2"),
+        (np.zeros((5, 4, 0)), ValueError, "no coordinates"),
         (np.full((5, 4), np.inf), ValueError, "infinity"),
         (np.array([["a", "b"], ["c", "d"]]), ValueError, "convert"),
-        (np.array([[np.nan, 1.0, 2.0, 3.0]]), ValueError, "exactly one NaN"),
+        (np.array([[np.nan, 1.0, 2.0, 3.0]]), ValueError, "some but not all"),
         (np.array([[np.nan, np.nan, np.nan, np.nan], [1.0, 2, 3, 4]]), ValueError, "no observed keypoint"),
     ],
 )

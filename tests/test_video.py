@@ -165,3 +165,23 @@ def test_temporal_pool_rejects_other_widths():
         pool.transform([np.zeros((2, 2))])
     with pytest.raises(ValueError, match="same number of features"):
         TemporalPool().fit([np.zeros((2, 3)), np.zeros((2, 4))])
+
+
+def test_per_frame_takes_videos_of_3d_keypoints():
+    from posetok.datasets import make_stick_figures_3d
+    from posetok.video import TemporalPool
+
+    X, y = make_stick_figures_3d(90, random_state=0)
+    videos, _, labels = split_by_group(X, np.arange(90) // 10, y=np.arange(90) // 10)
+    assert videos[0].shape == (10, 13, 3)
+    per_frame = PerFrame(PoseTokenizer(**TINY, encode="latent")).fit(videos)
+    assert per_frame.transformer_.n_dims_ == 3
+    out = per_frame.transform(videos)
+    np.testing.assert_array_equal(np.concatenate(out), per_frame.transformer_.transform(X))
+    assert TemporalPool().fit_transform(out).shape[0] == 9
+    with pytest.raises(ValueError, match="every frame needs the same keypoints"):
+        per_frame.transform([videos[0], videos[1][:, :12]])
+    with pytest.raises(ValueError, match="mix flat frames"):
+        per_frame.transform([videos[0], videos[1].reshape(10, -1)])
+    with pytest.raises(ValueError, match="non-empty"):
+        per_frame.transform([videos[0][:0]])

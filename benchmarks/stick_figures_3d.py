@@ -1,0 +1,94 @@
+"""3-D poses: the default PoseTokenizer on synthetic 3-D stick figures (issue 19's bar).
+
+Run from the repository root:
+
+    python benchmarks/stick_figures_3d.py            # 3 000 and 10 000 training poses, seeds 0-2
+    python benchmarks/stick_figures_3d.py --quick    # one small run, for a smoke test
+
+The tokenizer is ``PoseTokenizer(random_state=seed)`` with every default (32 tokens of a
+256-code book: 256 bits per pose), fitted on ``(n, 13, 3)`` arrays from
+``make_stick_figures_3d`` (so ``n_dims`` is read from the array) and evaluated on 2 000
+held-out figures of another seed. The error is the mean Euclidean joint error divided by
+each figure's body height (head-neck-waist plus the mean of the two leg chains, measured
+on the true pose); codebook usage is the fraction of the 256 codes that the training
+poses use (``codebook_usage_``) and that the held-out poses use. Prints a Markdown table
+with the mean and range over seeds; with --json PATH also writes every run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+
+import numpy as np
+import torch
+from report import format_row  # the scripts run from this folder
+
+from posetok import PoseTokenizer
+from posetok.datasets import make_stick_figures_3d
+
+
+def body_height(X):
+    """Head to foot along the body of each pose (n, 13, 3): head-neck-waist and the mean leg."""
+    seg = lambda a, b: np.linalg.norm(X[:, a] - X[:, b], axis=-1)  # noqa: E731
+    legs = [seg(8, 9 + side) + seg(9 + side, 11 + side) for side in (0, 1)]
+    return seg(0, 1) + seg(1, 8) + (legs[0] + legs[1]) / 2
+
+
+def evaluate(tok, X_test):
+    ids = tok.transform(X_test)
+    X_hat = tok.inverse_transform(ids).reshape(X_test.shape)
+    error = np.linalg.norm(X_hat - X_test, axis=-1).mean(1) / body_height(X_test)
+    return {
+        "heldout_error_pct_height": float(100 * error.mean()),
+        "heldout_error_mm": float(1000 * np.linalg.norm(X_hat - X_test, axis=-1).mean()),
+        "train_codebook_usage": float(tok.codebook_usage_),
+        "heldout_codebook_usage": float(len(np.unique(ids)) / tok.codebook_size),
+        "bits_per_pose": float(tok.bits_per_pose_),
+    }
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--json", default=None)
+    args = parser.parse_args()
+    sizes, seeds, n_epochs = ((1000,), (0,), 10) if args.quick else ((3000, 10000), (0, 1, 2), 60)
+    X_test, _ = make_stick_figures_3d(2000, random_state=1000)
+    runs = []
+    for n_train in sizes:
+        for seed in seeds:
+            X, _ = make_stick_figures_3d(n_train, random_state=seed)
+            tic = time.perf_counter()
+            tok = PoseTokenizer(n_epochs=n_epochs, random_state=seed).fit(X)
+            row = {"n_train": n_train, "seed": seed, "n_epochs": n_epochs, "n_dims": tok.n_dims_,
+                   "fit_seconds": time.perf_counter() - tic, **evaluate(tok, X_test)}
+            runs.append(row)
+            print(format_row(row), flush=True)
+    print()
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+          f"torch {torch.__version__}, threads {torch.get_num_threads()}; 2000 held-out 3-D figures; "
+          f"{n_epochs} epochs; seeds {list(seeds)}")
+    print("| training poses | held-out error (% of body height) | held-out error (mm, 1.7 m figures) | "
+          "codebook usage (train) | codebook usage (held-out) | bits |")
+    print("|---|---|---|---|---|---|")
+    for n_train in sizes:
+        rows = [r for r in runs if r["n_train"] == n_train]
+
+        def cell(key, fmt, scale=1.0, rows=rows):
+            v = scale * np.array([r[key] for r in rows])
+            return f"{v.mean():{fmt}} ({v.min():{fmt}}-{v.max():{fmt}})" if len(v) > 1 else f"{v[0]:{fmt}}"
+
+        print(f"| {n_train} | {cell('heldout_error_pct_height', '.2f')} | {cell('heldout_error_mm', '.1f')} | "
+              f"{cell('train_codebook_usage', '.0f', 100)} % | {cell('heldout_codebook_usage', '.0f', 100)} % | "
+              f"{rows[0]['bits_per_pose']:.0f} |")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(runs, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
