@@ -44,7 +44,7 @@ class Benchmark:
 BENCHMARKS = {
     "stick_figures": Benchmark("stick_figures.py", "quality bar on stick figures; staged vs joint", minutes=3),
     "stick_figures_3d": Benchmark("stick_figures_3d.py", "3-D stick figures: error per body height, codebook use",
-                                  minutes=15),
+                                  minutes=16),
     "coco_rate_distortion": Benchmark(
         "coco_rate_distortion.py", "OKS-AR and MPJPE per bit on COCO val against classic quantizers",
         data=COCO, minutes=45,
