@@ -2,7 +2,11 @@
 
 from ._version import __version__
 from .impute import PoseImputer
+from .models import available_models, pretrained
 from .tokenizer import CodebookCollapseWarning, PoseTokenizer
 from .training import TrainingDivergedError
 
-__all__ = ["PoseTokenizer", "PoseImputer", "CodebookCollapseWarning", "TrainingDivergedError", "__version__"]
+__all__ = [
+    "PoseTokenizer", "PoseImputer", "CodebookCollapseWarning", "TrainingDivergedError", "pretrained",
+    "available_models", "__version__",
+]

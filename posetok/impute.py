@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context, clone
+from sklearn.frozen import FrozenEstimator
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted, validate_data
 
 from .tokenizer import PoseTokenizer, _flatten_keypoints, _observed_mask, _restoring_input_attributes
@@ -25,8 +26,11 @@ class PoseImputer(TransformerMixin, BaseEstimator):
 
     Parameters
     ----------
-    tokenizer : PoseTokenizer or None, default=None
-        The tokenizer to fit (cloned, never modified). None means
+    tokenizer : PoseTokenizer, FrozenEstimator of a fitted PoseTokenizer, or None, default=None
+        The tokenizer to fit (cloned, never modified). A fitted tokenizer
+        wrapped in :class:`sklearn.frozen.FrozenEstimator` (a pretrained one,
+        for instance) is used as it is and never refitted:
+        ``PoseImputer(FrozenEstimator(posetok.pretrained("coco17")))``. None means
         ``PoseTokenizer(mask_probability=0.3, encoder_depth=4)``
         (``DEFAULT_TOKENIZER_PARAMS``): random joints are hidden from the
         encoder during training so that the tokens learn to recover them, 0.3
@@ -38,11 +42,12 @@ class PoseImputer(TransformerMixin, BaseEstimator):
         Seeds the tokenizer's fit: when not None it replaces the tokenizer's
         own ``random_state`` (so the default tokenizer can be seeded without
         copying its parameters), as ``IterativeImputer(random_state=...)`` does.
+        A frozen tokenizer is not fitted, so it must stay None then.
 
     Attributes
     ----------
     tokenizer_ : PoseTokenizer
-        The fitted tokenizer.
+        The fitted tokenizer (with a frozen one, the tokenizer inside it).
     n_features_in_ : int
         Number of columns of X.
     feature_names_in_ : ndarray of shape (n_features_in_,)
@@ -66,7 +71,9 @@ class PoseImputer(TransformerMixin, BaseEstimator):
     (False, True)
     """
 
-    _parameter_constraints: dict = {"tokenizer": [PoseTokenizer, None], "random_state": ["random_state"]}
+    _parameter_constraints: dict = {
+        "tokenizer": [PoseTokenizer, FrozenEstimator, None], "random_state": ["random_state"],
+    }
 
     def __init__(self, tokenizer=None, *, random_state=None):
         self.tokenizer = tokenizer
@@ -95,6 +102,9 @@ class PoseImputer(TransformerMixin, BaseEstimator):
         """
         # a failed fit leaves the imputer exactly as it was (not half-fitted with a new width)
         with _restoring_input_attributes(self):
+            if isinstance(self.tokenizer, FrozenEstimator):
+                self.tokenizer_ = self._frozen_tokenizer(X)
+                return self
             if self.tokenizer is None:
                 tokenizer = PoseTokenizer(**DEFAULT_TOKENIZER_PARAMS)
             else:
@@ -106,6 +116,22 @@ class PoseImputer(TransformerMixin, BaseEstimator):
             # the clone reads X flat, so it is told what a (n, K, D) array said
             self.tokenizer_ = tokenizer.set_params(n_dims=n_dims).fit(X)
         return self
+
+    def _frozen_tokenizer(self, X):
+        """The fitted tokenizer inside a FrozenEstimator, checked against X (which fits nothing)."""
+        tokenizer = self.tokenizer.estimator
+        if not isinstance(tokenizer, PoseTokenizer):
+            raise TypeError(f"a frozen tokenizer must be a PoseTokenizer, got {type(tokenizer).__name__}")
+        check_is_fitted(tokenizer, msg="the PoseTokenizer inside FrozenEstimator is not fitted; fit it first")
+        if self.random_state is not None:
+            raise ValueError("random_state seeds the tokenizer's fit, but a frozen tokenizer is never fitted; "
+                             "leave random_state=None")
+        X, _ = _flatten_keypoints(X, tokenizer.n_dims_)
+        X = validate_data(self, X, dtype=np.float64, ensure_all_finite="allow-nan", reset=True)
+        if X.shape[1] != tokenizer.n_features_in_:
+            raise ValueError(f"X has {X.shape[1]} features, but the frozen tokenizer was fitted on "
+                             f"{tokenizer.n_features_in_}")
+        return tokenizer
 
     def transform(self, X):
         """Return X with every missing joint filled in; observed joints are unchanged.

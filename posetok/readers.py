@@ -20,8 +20,15 @@ from pathlib import Path
 import numpy as np
 from sklearn.utils import Bunch
 
-__all__ = ["load_coco_keypoints", "load_penn_action", "load_keypoints", "load_h36m_3d", "H36M_JOINTS",
-           "H36M_SKELETON"]
+__all__ = ["load_coco_keypoints", "load_coco_results", "load_penn_action", "load_keypoints", "load_h36m_3d",
+           "COCO_KEYPOINTS", "H36M_JOINTS", "H36M_SKELETON"]
+
+COCO_KEYPOINTS = np.array([
+    "nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder",
+    "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hip", "right_hip", "left_knee",
+    "right_knee", "left_ankle", "right_ankle",
+])
+"""COCO's 17 person keypoints, in the order of COCO files and most 2-D pose estimators."""
 
 COCO_SOURCE = (
     "COCO 2017 person keypoints come from https://cocodataset.org (annotations_trainval2017.zip, "
@@ -112,6 +119,71 @@ def load_coco_keypoints(path, *, min_keypoints=1):
         keypoint_names=names,
         skeleton=np.array(categories[0].get("skeleton", []), dtype=int).reshape(-1, 2) - 1,
     )
+
+
+def load_coco_results(path, *, n_keypoints=17):
+    """Read a COCO keypoint *results* file: what 2-D pose estimators write for COCO evaluation.
+
+    The file is a JSON list of detections ``{"image_id", "category_id",
+    "keypoints": [x, y, v] * n_keypoints, "score"}`` (``bbox`` optional). The
+    third value of each joint is a visibility flag or a confidence, depending on
+    the estimator; :func:`posetok.datasets.visibility_to_nan` or a threshold
+    turns it into missing joints.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+    n_keypoints : int, default=17
+
+    Returns
+    -------
+    data : sklearn.utils.Bunch
+        ``keypoints`` (n, n_keypoints, 2) pixels, ``confidence`` (n, n_keypoints)
+        the third values, ``image_id`` (n,), ``category_id`` (n,), ``score`` (n,)
+        (NaN where absent), ``bbox`` (n, 4) (NaN where absent).
+
+    Examples
+    --------
+    >>> import json, tempfile, os
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     path = os.path.join(d, "results.json")
+    ...     with open(path, "w") as f:
+    ...         json.dump([{"image_id": 1, "category_id": 1, "keypoints": [10, 20, 0.9, 0, 0, 0], "score": 0.8}], f)
+    ...     data = load_coco_results(path, n_keypoints=2)
+    >>> data.keypoints.tolist(), data.confidence.tolist(), data.score.tolist()
+    ([[[10.0, 20.0], [0.0, 0.0]]], [[0.9, 0.0]], [0.8])
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist")
+    try:
+        doc = json.loads(path.read_bytes().decode("utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        raise ValueError(f"{path} is not a COCO results file (not UTF-8 JSON: {exc})") from exc
+    if not isinstance(doc, list):
+        raise ValueError(f"{path} is not a COCO results file: expected a JSON list of detections"
+                         + (" (an object with 'annotations' is an annotation file)" if isinstance(doc, dict) else ""))
+    if not doc:
+        raise ValueError(f"{path} holds no detection")
+    rows, boxes, ids, categories, scores = [], [], [], [], []
+    for i, entry in enumerate(doc):
+        where = f"{path}: entry {i}"
+        if not isinstance(entry, dict):
+            raise ValueError(f"{where} is not an object")
+        rows.append(_numbers(entry.get("keypoints"), 3 * n_keypoints, where, "keypoints"))
+        boxes.append(_numbers(entry["bbox"], 4, where, "bbox") if "bbox" in entry else np.full(4, np.nan))
+        for field, out in (("image_id", ids), ("category_id", categories)):
+            value = entry.get(field, -1)
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise ValueError(f"{where}: '{field}' must be an integer, got {value!r}")
+            out.append(value)
+        score = entry.get("score", np.nan)
+        if not isinstance(score, int | float) or isinstance(score, bool):
+            raise ValueError(f"{where}: 'score' must be a number, got {score!r}")
+        scores.append(score)
+    raw = np.array(rows).reshape(len(rows), n_keypoints, 3)
+    return Bunch(keypoints=raw[..., :2], confidence=raw[..., 2], image_id=np.array(ids),
+                 category_id=np.array(categories), score=np.array(scores, dtype=float), bbox=np.array(boxes))
 
 
 def _numbers(value, length, where, field):

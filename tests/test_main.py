@@ -1,6 +1,7 @@
-"""The command line (posetok.__main__): errors are one line, never a traceback."""
+"""The command line (posetok.cli, run as posetok or python -m posetok): errors are one line, never a traceback."""
 
 import os
+import re
 
 import pytest
 
@@ -51,3 +52,142 @@ def test_demo_saves_the_safe_format(capsys, tmp_path):
     model = tmp_path / "stick_figure_tokenizer.posetok"
     assert PoseTokenizer.load(model).n_keypoints_ == 13
     assert not list(tmp_path.glob("*.joblib"))
+
+
+# ------------------------------------------------------------------ tokenize, decode, fit, info
+import json  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from posetok.datasets import make_stick_figures  # noqa: E402
+
+from .conftest import TINY  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory):
+    """A small saved model of 13 stick-figure joints, per-pose normalisation."""
+    X, _ = make_stick_figures(300, random_state=0)
+    path = tmp_path_factory.mktemp("model") / "m.posetok"
+    PoseTokenizer(**TINY, normalize="pose", refinement_stages=1, refinement_codebook_size=4).fit(X).save(path)
+    return path
+
+
+def _results_file(path, X, hide=()):
+    """X (n, 26) as a COCO results file, joints in ``hide`` (row, joint) with v = 0."""
+    records = []
+    for i, pose in enumerate(X.reshape(len(X), -1, 2)):
+        flags = np.ones((len(pose), 1))
+        for row, joint in hide:
+            if row == i:
+                flags[joint] = 0
+        kp = np.concatenate([pose, flags], 1).ravel().tolist()
+        records.append({"image_id": 100 + i, "category_id": 1, "keypoints": kp, "score": 0.5})
+    path.write_text(json.dumps(records))
+    return path
+
+
+@pytest.mark.parametrize("suffix", [".json", ".npz", ".csv"])
+def test_tokenize_then_decode_round_trip_in_pixels(capsys, tmp_path, model_file, suffix):
+    X, _ = make_stick_figures(20, random_state=1)
+    X = X * 10.0 + 500.0  # pixels of a larger image: the per-pose frame takes any scale
+    results = _results_file(tmp_path / "results.json", X, hide=[(3, 5)])
+    tokens = tmp_path / f"tokens{suffix}"
+    assert main(["tokenize", str(results), "-o", str(tokens), "--model", str(model_file)]) == 0
+    assert f"20 poses -> {tokens}" in capsys.readouterr().out
+    tok = PoseTokenizer.load(model_file)
+    expected = X.copy()
+    expected[3, 10:12] = np.nan
+    decoded = tmp_path / "decoded.json"
+    if suffix == ".csv":  # a table has nowhere to name its model
+        assert "pass --model" in _file_error(capsys, ["decode", str(tokens), "-o", str(decoded)])
+        assert main(["decode", str(tokens), "-o", str(decoded), "--model", str(model_file)]) == 0
+    else:
+        assert main(["decode", str(tokens), "-o", str(decoded)]) == 0  # the model named in the token file
+    records = json.loads(decoded.read_text())
+    assert [r["image_id"] for r in records] == list(range(100, 120)) and records[0]["score"] == 0.5
+    kp = np.array([r["keypoints"] for r in records]).reshape(20, -1, 3)[..., :2].reshape(20, -1)
+    # the same as the tokenizer's own reconstruction in X's units (3 decimals in the JSON)
+    np.testing.assert_allclose(kp, tok._reconstruct(expected), atol=2e-3)
+
+
+def test_tokenize_reads_npz_and_csv_keypoints(capsys, tmp_path, model_file):
+    X, _ = make_stick_figures(10, random_state=2)
+    np.savez(tmp_path / "kp.npz", keypoints=X.reshape(10, 13, 2), image_id=np.arange(10))
+    header = ",".join(f"j{k}_{a}" for k in range(13) for a in "xy")
+    np.savetxt(tmp_path / "kp.csv", X, delimiter=",", header=header, comments="")
+    for source in ("kp.npz", "kp.csv"):
+        out = tmp_path / f"{source}.tokens.npz"
+        assert main(["tokenize", str(tmp_path / source), "-o", str(out), "--model", str(model_file)]) == 0
+        with np.load(out) as d:
+            np.testing.assert_array_equal(d["ids"], PoseTokenizer.load(model_file).transform(X))
+            np.testing.assert_array_equal(d["entry"], np.arange(10))
+
+
+def test_poses_without_observed_joints_are_left_out_and_named(capsys, tmp_path, model_file):
+    X, _ = make_stick_figures(4, random_state=3)
+    results = _results_file(tmp_path / "r.json", X, hide=[(1, j) for j in range(13)])
+    assert main(["tokenize", str(results), "-o", str(tmp_path / "t.npz"), "--model", str(model_file)]) == 0
+    assert "1 pose(s) with no observed joint left out" in capsys.readouterr().err
+    with np.load(tmp_path / "t.npz") as d:
+        assert d["entry"].tolist() == [0, 2, 3] and d["image_id"].tolist() == [100, 102, 103]
+
+
+def test_fit_and_info(capsys, tmp_path):
+    X, _ = make_stick_figures(200, random_state=0)
+    np.savez(tmp_path / "kp.npz", keypoints=X.reshape(200, 13, 2))
+    model = tmp_path / "fitted.posetok"
+    assert main(["fit", str(tmp_path / "kp.npz"), "-o", str(model), "--n-tokens", "4", "--codebook-size", "8",
+                 "--n-epochs", "1", "--quiet"]) == 0
+    assert "200 poses of 13 2-D keypoints, 12 bits per pose" in capsys.readouterr().out
+    assert PoseTokenizer.load(model).normalize_ == "pose"
+    assert main(["info", str(model)]) == 0
+    out = capsys.readouterr().out
+    assert "13 x 2-D" in out and "4 of 8 codes" in out and "bits per pose  12" in out
+
+
+def _file_error(capsys, argv):
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    return err
+
+
+@pytest.mark.parametrize("content, match", [
+    ("not json", "not valid UTF-8 JSON"),
+    ('[{"keypoints": [1, 2]}]', "entry 0: 'keypoints' must be a list of x, y, v triples"),
+    ('[{"keypoints": [1, 2, 1]}, {"keypoints": [1, 2, 1, 4, 5, 1]}]', r"entry 1: 'keypoints' must be a list of 3"),
+    ('[{"keypoints": [1, 2, 1], "image_id": "a"}]', "entry 0: 'image_id' must be an integer"),
+    ('[{"keypoints": [1, 2, 1], "score": null}]', "entry 0: 'score' must be a number"),
+    ("[]", "'keypoints' must be a list"),
+    ('{"annotations": 3}', "annotation file"),
+])
+def test_bad_keypoint_files_get_one_line(capsys, tmp_path, model_file, content, match):
+    bad = tmp_path / "bad.json"
+    bad.write_text(content)
+    assert re.search(match, _file_error(capsys, ["tokenize", str(bad), "-o", str(tmp_path / "t.npz"),
+                                                 "--model", str(model_file)]))
+
+
+def test_mismatched_files_and_models(capsys, tmp_path, model_file):
+    X, _ = make_stick_figures(3, random_state=0)
+    results = _results_file(tmp_path / "r.json", X[:, :24])  # 12 joints for a 13-joint model
+    assert "has 12 keypoints per pose, the model takes 13" in _file_error(
+        capsys, ["tokenize", str(results), "-o", str(tmp_path / "t.npz"), "--model", str(model_file)])
+    assert "neither a pretrained model" in _file_error(
+        capsys, ["tokenize", str(results), "-o", str(tmp_path / "t.npz"), "--model", "nope"])
+    assert "token files are .npz, .json or .csv" in _file_error(
+        capsys, ["tokenize", str(_results_file(tmp_path / "r13.json", X)), "-o", str(tmp_path / "t.txt"),
+                 "--model", str(model_file)])
+    assert "does not exist" in _file_error(capsys, ["decode", str(tmp_path / "none.npz"), "-o", "x.json"])
+    np.savez(tmp_path / "noids.npz", x=np.zeros(3))
+    assert "has no array 'ids'" in _file_error(capsys, ["decode", str(tmp_path / "noids.npz"), "-o", "x.json"])
+    np.savez(tmp_path / "badids.npz", ids=np.full((2, 5), 99), model=np.array(str(model_file)))
+    assert "token ids must have shape" in _file_error(
+        capsys, ["decode", str(tmp_path / "badids.npz"), "-o", str(tmp_path / "x.json")])
+    assert "name it *.posetok" in _file_error(capsys, ["fit", str(results), "-o", str(tmp_path / "m.joblib")])
+    assert "neither a pretrained model" in _file_error(capsys, ["info", str(tmp_path / "absent.posetok")])
+    (tmp_path / "junk.posetok").write_bytes(b"junk")
+    assert "not a posetok model file" in _file_error(capsys, ["info", str(tmp_path / "junk.posetok")])

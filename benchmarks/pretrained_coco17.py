@@ -1,0 +1,137 @@
+"""Train, measure and package posetok's pretrained COCO-17 tokenizers (posetok.pretrained).
+
+Run from the repository root (needs ../shared/data, see docs/benchmarks.md):
+
+    python benchmarks/pretrained_coco17.py --model coco17            # about 20 minutes on 2 cores
+    python benchmarks/pretrained_coco17.py --model coco17-compact    # about 15 minutes
+    python benchmarks/pretrained_coco17.py --model coco17 --quick    # 10 000 persons, 2 epochs: a smoke run
+    python benchmarks/pretrained_coco17.py --model coco17 --evaluate-only   # measure the shipped file
+
+Each model is fitted on every COCO 2017 train person with at least one labelled joint
+(149 813), in image pixels: unlabelled joints are NaN, ``normalize="pose"`` frames each
+pose by the box around its labelled joints, so the model takes any detector's pixels at any
+scale, and masked training (``mask_probability=0.3``) teaches it to fill missing joints.
+The configurations are in ``posetok.models.MODELS``. The model is written to
+``posetok/models/<name>.posetok`` (``--out`` to write elsewhere), with a fixture of 32 val
+poses and their ids in ``tests/data/pretrained_<name>.npz`` that the tests check the
+shipped file against.
+
+Measured on the COCO 2017 val persons (all with a labelled joint; OKS-AR on the 3 153 whose
+segment area is known, as in coco_rate_distortion.py): OKS-AR and MPJPE in % of the box
+(``max(w, h / 0.75)``, the unit of coco_rate_distortion.py) of the reconstruction through
+the model's ids, mapped back to pixels with each pose's frame; and the error on 1, 3 or 6
+labelled joints hidden at random and filled in by ``PoseImputer(FrozenEstimator(model))``,
+in the same unit. Prints the numbers; with --json PATH also writes them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from sklearn.frozen import FrozenEstimator
+
+from posetok import PoseImputer, PoseTokenizer
+from posetok.datasets import visibility_to_nan
+from posetok.metrics import joint_distances, object_keypoint_similarity, oks_ar
+from posetok.normalization import frame
+from posetok.models import MODELS
+
+sys.path.insert(0, str(Path(__file__).parent))
+from imputation import hide  # noqa: E402
+from report import format_row  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / ".." / "shared" / "data"
+
+
+def load(split):
+    path = DATA / f"coco2017_{split}_person_keypoints.npz"
+    if not path.exists():
+        raise SystemExit(f"{path} not found: this script reads the COCO keypoints of shared/data")
+    d = np.load(path)
+    return visibility_to_nan(d["keypoints"], d["visibility"]), d["bbox"], d["area"]
+
+
+def box_unit(bbox):
+    """Per-person length of coco_rate_distortion.py's '% of the box': max(w, h / 0.75)."""
+    return np.maximum(bbox[:, 2], bbox[:, 3] / 0.75)
+
+
+def to_pixels(tok, ids, X):
+    """Decode ids and map each pose back to pixels with its own frame (from its labelled joints)."""
+    _, centre, size = frame(X, "pose", 2)
+    framed = tok.inverse_transform(ids).reshape(len(ids), -1, 2)
+    return (framed * size[:, None, None] + centre[:, None]).reshape(len(ids), -1)
+
+
+def evaluate(tok, X_val, bbox, area):
+    unit = box_unit(bbox)
+    ids = tok.transform(X_val)
+    X_hat = to_pixels(tok, ids, X_val)
+    d = joint_distances(X_val, X_hat) / unit[:, None]
+    known = ~np.isnan(area)
+    oks = object_keypoint_similarity(X_val[known], X_hat[known], area[known])
+    out = {"oks_ar": oks_ar(oks), "mpjpe_pct_box": float(100 * np.nanmean(d)), "n_val": len(X_val),
+           "n_val_oks": int(known.sum()), "bits_per_pose": tok.bits_per_pose_,
+           "val_codebook_usage": float(len(np.unique(ids[:, : tok.n_tokens])) / tok.codebook_size)}
+    imputer = PoseImputer(FrozenEstimator(tok)).fit(X_val[:1])
+    rng = np.random.default_rng(0)
+    for k in (1, 3, 6):
+        gappy, hidden, keep = hide(X_val, k, rng)
+        filled = imputer.transform(gappy)
+        dist = joint_distances(X_val[keep], filled) / unit[keep, None]
+        out[f"hidden_{k}_pct_box"] = float(100 * dist[hidden].mean())
+        out[f"hidden_{k}_n_poses"] = int(keep.sum())
+    return out
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--model", choices=sorted(MODELS), required=True)
+    parser.add_argument("--n-epochs", type=int, default=30)
+    parser.add_argument("--quick", action="store_true", help="10 000 train persons and 2 epochs, written to /tmp")
+    parser.add_argument("--evaluate-only", action="store_true", help="measure the file in --out; fit nothing")
+    parser.add_argument("--out", type=Path, default=None, help="folder of the model file (default posetok/models)")
+    parser.add_argument("--json", default=None)
+    args = parser.parse_args()
+    out = args.out or (Path("/tmp/posetok-pretrained") if args.quick else ROOT / "posetok" / "models")
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / MODELS[args.model].file
+    X_val, bbox_val, area_val = load("val")
+    report = {"model": args.model}
+    if args.evaluate_only:
+        tok = PoseTokenizer.load(path)
+    else:
+        X_train, _, _ = load("train")
+        n_epochs = 2 if args.quick else args.n_epochs
+        if args.quick:
+            X_train = X_train[np.random.default_rng(0).permutation(len(X_train))[:10000]]
+        tok = PoseTokenizer(**MODELS[args.model].params, n_epochs=n_epochs, random_state=0, verbose=1)
+        tic = time.perf_counter()
+        tok.fit(X_train)
+        report.update(fit_seconds=time.perf_counter() - tic, n_train=len(X_train), n_epochs=n_epochs)
+        tok.save(path)
+        if not args.quick:
+            fixture = X_val[:32]
+            np.savez(ROOT / "tests" / "data" / f"pretrained_{args.model}.npz", X=fixture, ids=tok.transform(fixture))
+    loads = []
+    for _ in range(5):
+        tic = time.perf_counter()
+        PoseTokenizer.load(path)
+        loads.append(time.perf_counter() - tic)
+    report.update(load_seconds_median_of_5=float(np.median(loads)))
+    report.update(file=str(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path),
+                  file_bytes=path.stat().st_size, params=tok.get_params(), **evaluate(tok, X_val, bbox_val, area_val))
+    print(format_row({k: v for k, v in report.items() if k != "params"}), flush=True)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(report, f, indent=2, default=str)
+
+
+if __name__ == "__main__":
+    main()
