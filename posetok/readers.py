@@ -312,8 +312,9 @@ def load_keypoints(path, *, n_dims=None):
       strings. Object arrays are refused (they would need pickle).
     - ``.csv``: a header row and one row per frame; columns ``<joint>_x``,
       ``<joint>_y`` (and ``<joint>_z`` in 3-D), joint after joint, and
-      optionally a first column ``frame``. An empty cell is a missing value
-      (NaN); a missing joint has every coordinate empty.
+      optionally a first column ``frame`` or ``entry`` (as ``posetok decode``
+      writes). An empty cell is a missing value (NaN); a missing joint has
+      every coordinate empty.
 
     Parameters
     ----------
@@ -327,7 +328,7 @@ def load_keypoints(path, *, n_dims=None):
         ``keypoints`` (n_frames, n_joints, n_dims) floats, ready for
         ``PoseTokenizer().fit`` (which reads ``n_dims`` from the array);
         ``joint_names`` (n_joints,) (``joint_0``, ... when the file has none);
-        ``frame`` (n_frames,) when the CSV has a ``frame`` column.
+        ``frame`` or ``entry`` (n_frames,) when the CSV has that first column.
 
     Examples
     --------
@@ -389,7 +390,7 @@ def _keypoints_csv(path):
     if not rows:
         raise ValueError(f"{path} is empty; expected a header row of <joint>_x, <joint>_y, ... columns")
     header, body = [h.strip() for h in rows[0]], rows[1:]
-    frame_column = bool(header) and header[0].lower() == "frame"
+    frame_column = bool(header) and header[0].lower() in ("frame", "entry")
     columns = header[1:] if frame_column else header
     joints, axes = [], []
     for name in columns:
@@ -420,7 +421,7 @@ def _keypoints_csv(path):
     data = Bunch(keypoints=values[:, int(frame_column):].reshape(len(body), len(names), n_dims),
                  joint_names=np.array(names))
     if frame_column:
-        data.frame = values[:, 0]
+        data[header[0].lower()] = values[:, 0]
     return data
 
 

@@ -133,6 +133,16 @@ def test_poses_without_observed_joints_are_left_out_and_named(capsys, tmp_path, 
         assert d["entry"].tolist() == [0, 2, 3] and d["image_id"].tolist() == [100, 102, 103]
 
 
+def test_decoded_csv_reads_back(capsys, tmp_path, model_file):
+    X, _ = make_stick_figures(6, random_state=4)
+    results = _results_file(tmp_path / "r.json", X)
+    assert main(["tokenize", str(results), "-o", str(tmp_path / "t.npz"), "--model", str(model_file)]) == 0
+    assert main(["decode", str(tmp_path / "t.npz"), "-o", str(tmp_path / "d.csv")]) == 0
+    assert main(["tokenize", str(tmp_path / "d.csv"), "-o", str(tmp_path / "t2.npz"), "--model", str(model_file)]) == 0
+    with np.load(tmp_path / "t2.npz") as d:
+        assert d["ids"].shape == (6, 4 + 13)
+
+
 def test_fit_and_info(capsys, tmp_path):
     X, _ = make_stick_figures(200, random_state=0)
     np.savez(tmp_path / "kp.npz", keypoints=X.reshape(200, 13, 2))
