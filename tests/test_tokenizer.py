@@ -2,6 +2,8 @@ import joblib
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sklearn.exceptions import NotFittedError
 
 from posetok import CodebookCollapseWarning, PoseTokenizer
@@ -279,3 +281,58 @@ def test_verbose_progress_gives_total_and_time_left(stick_figures, capsys):
     PoseTokenizer(**{**TINY, "verbose": 1}).fit(stick_figures[0][:100])
     out = capsys.readouterr().out
     assert "epoch 1/3 (pretrain)" in out and "epoch 3/3 (joint)" in out and "s left" in out
+
+
+# ------------------------------------------------------------------ n_dims: 3-D and other dimensions
+@pytest.fixture(scope="module")
+def three_d_poses():
+    from posetok.datasets import make_stick_figures_3d
+
+    return make_stick_figures_3d(200, random_state=0)[0]
+
+
+def test_n_dims_is_read_from_an_array_and_flat_input_needs_it(three_d_poses):
+    X = three_d_poses
+    tok = PoseTokenizer(**TINY).fit(X)
+    assert tok.n_dims_ == 3 and tok.n_keypoints_ == 13 and tok.n_features_in_ == 39 and tok.n_dims == "auto"
+    flat = PoseTokenizer(**TINY, n_dims=3).fit(X.reshape(200, -1))
+    np.testing.assert_array_equal(flat.transform(X.reshape(200, -1)), tok.transform(X))
+    np.testing.assert_array_equal(tok.transform(X.reshape(200, -1)), tok.transform(X))  # flat after fit: n_dims_
+    # flat 39 columns without n_dims are x, y pairs: an odd width, refused with the hint
+    with pytest.raises(ValueError, match="not a multiple of n_dims=2.*3 for x, y, z"):
+        PoseTokenizer(**TINY).fit(X.reshape(200, -1))
+    with pytest.raises(ValueError, match="3 coordinate.*but n_dims is 2"):
+        PoseTokenizer(**TINY, n_dims=2).fit(X)
+    with pytest.raises(ValueError, match="2 coordinate.*but n_dims is 3"):
+        tok.transform(X[..., :2])
+
+
+def test_three_d_missing_joints_and_refinement(three_d_poses):
+    X = three_d_poses.copy()
+    X[::5, 4] = np.nan  # a whole joint: all three coordinates
+    tok = PoseTokenizer(**TINY, refinement_stages=1, refinement_codebook_size=8).fit(X)
+    assert tok.refinement_codebooks_.shape == (1, 13, 8, 3)
+    assert tok.inverse_transform(tok.transform(X)).shape == (200, 39)
+    bad = X[:2].copy()
+    bad[0, 6, 2] = np.nan  # z alone
+    with pytest.raises(ValueError, match="keypoint 6 of sample 0 has some but not all of its 3 coordinates NaN"):
+        tok.transform(bad)
+    names = tok.set_params(encode="codes").get_feature_names_out()
+    assert names[-3:].tolist() == ["refinement1_12_dim0", "refinement1_12_dim1", "refinement1_12_dim2"]
+    codes = tok.transform(X[:5])
+    assert codes.shape[1] == len(names)
+    np.testing.assert_array_equal(tok.inverse_transform(codes), tok.set_params(encode="ordinal").inverse_transform(
+        tok.transform(X[:5])))
+
+
+@pytest.mark.parametrize("normalize", ["dataset", "pose"])
+@settings(max_examples=6, deadline=None)
+@given(n_dims=st.integers(1, 4), n_keypoints=st.integers(1, 5))
+def test_any_dimension_round_trips_in_shape(normalize, n_dims, n_keypoints):
+    X = np.random.default_rng(n_dims * 10 + n_keypoints).normal(size=(60, n_keypoints, n_dims)) * 5
+    tok = PoseTokenizer(**{**TINY, "n_epochs": 1, "pretrain_epochs": 0}, normalize=normalize).fit(X)
+    assert tok.n_dims_ == n_dims
+    ids = tok.transform(X)
+    assert ids.shape == (60, TINY["n_tokens"])
+    out = tok.inverse_transform(ids)
+    assert out.shape == (60, n_keypoints * n_dims) and np.isfinite(out).all()
