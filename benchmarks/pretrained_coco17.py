@@ -39,8 +39,8 @@ from sklearn.frozen import FrozenEstimator
 from posetok import PoseImputer, PoseTokenizer
 from posetok.datasets import visibility_to_nan
 from posetok.metrics import joint_distances, object_keypoint_similarity, oks_ar
-from posetok.normalization import frame
 from posetok.models import MODELS
+from posetok.normalization import frame
 
 sys.path.insert(0, str(Path(__file__).parent))
 from imputation import hide  # noqa: E402
