@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import time
 import warnings
 from numbers import Integral, Real
@@ -169,6 +170,37 @@ def _training_torch_state():
         torch.set_default_dtype(dtype)
 
 
+@contextlib.contextmanager
+def _torch_threads(n_threads):
+    """torch's intra-op thread count set to ``n_threads`` for the block, the caller's put back after.
+
+    None leaves torch's setting alone. (The setting is per process, so calls from several
+    Python threads at once share it.)
+    """
+    if n_threads is None:
+        yield
+        return
+    if isinstance(n_threads, bool) or not isinstance(n_threads, Integral) or n_threads < 1:
+        raise ValueError(f"n_threads must be a positive integer or None, got {n_threads!r}")
+    previous = torch.get_num_threads()
+    torch.set_num_threads(int(n_threads))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _with_threads(method):
+    """Run an estimator method under its ``n_threads``."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        with _torch_threads(self.n_threads):
+            return method(self, *args, **kwargs)
+
+    return wrapper
+
+
 def _seed(random_state) -> int:
     """One int32 seed for a fit. ``None`` draws fresh OS entropy, never numpy's global RNG."""
     if random_state is None:
@@ -295,6 +327,16 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
         :meth:`inverse_transform` accepts the output of every encoding.
     device : {"auto", "cpu", "cuda"}, default="auto"
         Where to train. The fitted modules are always moved back to the CPU.
+    n_threads : int or None, default=None
+        Torch threads for :meth:`fit`, :meth:`transform`,
+        :meth:`inverse_transform` and :meth:`score`: set for the duration of
+        the call and put back afterwards. None leaves torch's setting
+        (``torch.get_num_threads()``, all cores by default) as it is. On a
+        machine whose cores are busy with other work (another process,
+        ``GridSearchCV(n_jobs=...)``), threads that wait for each other can
+        make a fit many times slower: ``n_threads=1`` avoids that
+        (docs/benchmarks.md, "Threads on a busy machine"). Results are
+        reproducible for the same seed and the same thread count.
     verbose : int, default=0
         Print one progress line per epoch when positive (epoch k of n, losses,
         codebook usage, time left). 0 is silent, as in scikit-learn; with the
@@ -390,6 +432,7 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
         "normalize": [StrOptions(set(MODES))],
         "encode": [StrOptions(set(ENCODINGS))],
         "device": [StrOptions({"auto", "cpu", "cuda"})],
+        "n_threads": [Interval(Integral, 1, None, closed="left"), None],
         "verbose": ["verbose"],
         "random_state": ["random_state"],
     }
@@ -419,6 +462,7 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
         normalize="dataset",
         encode="ordinal",
         device="auto",
+        n_threads=None,
         verbose=0,
         random_state=None,
     ):
@@ -444,6 +488,7 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
         self.normalize = normalize
         self.encode = encode
         self.device = device
+        self.n_threads = n_threads
         self.verbose = verbose
         self.random_state = random_state
 
@@ -479,6 +524,7 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
         self._fit_keeping_state(X)
         return self
 
+    @_with_threads
     def _fit_keeping_state(self, X):
         """``_fit`` under the training torch state; a failed fit leaves the estimator as it was."""
         with _restoring_input_attributes(self), _training_torch_state():
@@ -576,6 +622,7 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
         return self.codec_.with_refinement(keypoints, observed_t, ids.numpy().astype(np.int64)), keypoints, observed_t
 
     @_fit_context(prefer_skip_nested_validation=True)
+    @_with_threads
     def fit_transform(self, X, y=None):
         """Fit, then return the output of :meth:`transform` on X, reusing the ids fit computed.
 
@@ -603,6 +650,7 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
                                  self.refinement_codebooks_, latent=latent)
 
     # ------------------------------------------------------------ transform
+    @_with_threads
     def transform(self, X):
         """Encode poses into token ids, or the features ``encode`` names.
 
@@ -628,6 +676,7 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
         return features_from_ids(self.encode, ids, self.codec_.n_tokens, self.codebook_,
                                  self.refinement_codebooks_, latent=latent)
 
+    @_with_threads
     def inverse_transform(self, X):
         """Decode token ids into poses, in the units of the training data.
 
@@ -660,6 +709,7 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
             return np.empty((0, self.n_features_in_))
         return self.codec_.decode(ids)
 
+    @_with_threads
     def score(self, X, y=None):
         """Negative mean per-joint reconstruction error, in the units of X.
 
@@ -771,6 +821,7 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
             dropout=self.dropout,
         )
 
+    @_with_threads
     def _reconstruct(self, X):
         """Encode and decode validated poses X (n, n_dims_ * K); the poses in the units of X itself, also with
         ``normalize="pose"``.

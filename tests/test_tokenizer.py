@@ -336,3 +336,50 @@ def test_any_dimension_round_trips_in_shape(normalize, n_dims, n_keypoints):
     assert ids.shape == (60, TINY["n_tokens"])
     out = tok.inverse_transform(ids)
     assert out.shape == (60, n_keypoints * n_dims) and np.isfinite(out).all()
+
+
+# ------------------------------------------------------------------ n_threads
+def test_n_threads_is_set_for_the_call_and_put_back(stick_figures, monkeypatch):
+    import posetok.codec as codec
+
+    X = stick_figures[0][:200]
+    before = torch.get_num_threads()
+    tok = PoseTokenizer(**TINY, n_threads=1).fit(X)
+    assert torch.get_num_threads() == before
+    seen, real_encode = [], codec.encode
+
+    def spy(*args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return real_encode(*args, **kwargs)
+
+    monkeypatch.setattr(codec, "encode", spy)
+    tok.transform(X)
+    assert seen == [1] and torch.get_num_threads() == before
+
+
+def test_n_threads_one_equals_one_torch_thread(stick_figures):
+    X = stick_figures[0][:300]
+    before = torch.get_num_threads()
+    ids = PoseTokenizer(**TINY, n_threads=1).fit_transform(X)
+    torch.set_num_threads(1)
+    try:
+        expected = PoseTokenizer(**TINY).fit_transform(X)
+    finally:
+        torch.set_num_threads(before)
+    np.testing.assert_array_equal(ids, expected)
+
+
+def test_n_threads_is_put_back_after_an_error_and_validated(tiny_fitted, stick_figures):
+    before = torch.get_num_threads()
+    tok = PoseTokenizer(**TINY, n_threads=1)
+    with pytest.raises(ValueError):
+        tok.fit(np.zeros((5, 3)))
+    assert torch.get_num_threads() == before
+    with pytest.raises(ValueError, match="n_threads"):
+        PoseTokenizer(**TINY, n_threads=0).fit(stick_figures[0][:50])
+    import copy
+
+    broken = copy.deepcopy(tiny_fitted).set_params(n_threads=-2)
+    with pytest.raises(ValueError, match="n_threads must be a positive integer"):
+        broken.transform(stick_figures[0][:2])
+    assert torch.get_num_threads() == before
