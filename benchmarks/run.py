@@ -4,7 +4,7 @@ Run from the repository root:
 
     python benchmarks/run.py --quick              # the full set's smoke modes (a few minutes)
     python benchmarks/run.py                      # the benchmarks issue's full set (about an hour)
-    python benchmarks/run.py all                  # that, imputation, classification, Penn Action (about three hours)
+    python benchmarks/run.py all                  # also 3-D, threads, imputation, classification, Penn (3+ hours)
     python benchmarks/run.py speed stick_figures  # just these
     python benchmarks/run.py --list               # what there is, what it needs, how long it takes
 
@@ -51,6 +51,7 @@ BENCHMARKS = {
     ),
     "speed": Benchmark("speed.py", "transform / inverse_transform throughput against the matmul limit",
                        json=False, minutes=2),
+    "threads": Benchmark("threads.py", "fit beside a busy process, GridSearchCV n_jobs, by n_threads", minutes=2),
     "fit_memory": Benchmark(
         "fit_memory.py", "peak memory of fit on all of COCO train", full=("--n-epochs", "1"),
         quick=("--n-epochs", "1", "--n-persons", "10000"), data=COCO[:1], json=False, minutes=1,

@@ -170,6 +170,11 @@ def _training_torch_state():
         torch.set_default_dtype(dtype)
 
 
+# More threads than any machine has cores for one process: a file asking for more is refused
+# rather than making torch start millions of threads.
+_MAX_THREADS = 4096
+
+
 @contextlib.contextmanager
 def _torch_threads(n_threads):
     """torch's intra-op thread count set to ``n_threads`` for the block, the caller's put back after.
@@ -180,8 +185,8 @@ def _torch_threads(n_threads):
     if n_threads is None:
         yield
         return
-    if isinstance(n_threads, bool) or not isinstance(n_threads, Integral) or n_threads < 1:
-        raise ValueError(f"n_threads must be a positive integer or None, got {n_threads!r}")
+    if isinstance(n_threads, bool) or not isinstance(n_threads, Integral) or not 1 <= n_threads <= _MAX_THREADS:
+        raise ValueError(f"n_threads must be an integer from 1 to {_MAX_THREADS} or None, got {n_threads!r}")
     previous = torch.get_num_threads()
     torch.set_num_threads(int(n_threads))
     try:
@@ -336,7 +341,7 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
         ``GridSearchCV(n_jobs=...)``), threads that wait for each other can
         make a fit many times slower: ``n_threads=1`` avoids that
         (docs/benchmarks.md, "Threads on a busy machine"). Results are
-        reproducible for the same seed and the same thread count.
+        reproducible for the same seed and the same thread count. At most 4096.
     verbose : int, default=0
         Print one progress line per epoch when positive (epoch k of n, losses,
         codebook usage, time left). 0 is silent, as in scikit-learn; with the
@@ -432,7 +437,7 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
         "normalize": [StrOptions(set(MODES))],
         "encode": [StrOptions(set(ENCODINGS))],
         "device": [StrOptions({"auto", "cpu", "cuda"})],
-        "n_threads": [Interval(Integral, 1, None, closed="left"), None],
+        "n_threads": [Interval(Integral, 1, _MAX_THREADS, closed="both"), None],
         "verbose": ["verbose"],
         "random_state": ["random_state"],
     }

@@ -380,6 +380,6 @@ def test_n_threads_is_put_back_after_an_error_and_validated(tiny_fitted, stick_f
     import copy
 
     broken = copy.deepcopy(tiny_fitted).set_params(n_threads=-2)
-    with pytest.raises(ValueError, match="n_threads must be a positive integer"):
+    with pytest.raises(ValueError, match="n_threads must be an integer from 1 to 4096"):
         broken.transform(stick_figures[0][:2])
     assert torch.get_num_threads() == before
