@@ -40,7 +40,7 @@ class PoseCodec:
     network: PoseTokenizerNet
     refinement_codebooks: np.ndarray
     normalizer: PoseNormalizer
-    # made on the first encode(with_latent=True); never pickled (it is the network's encoder again)
+    # made by the first latent(); never pickled (it is the network's encoder again)
     _float64_encoder: torch.nn.Module | None = field(default=None, init=False, repr=False, compare=False)
 
     def __getstate__(self):
@@ -58,13 +58,15 @@ class PoseCodec:
         """Ids ``(n, n_tokens + S * K)`` int64 (tokens, then refinement ids), and the latent
         token vectors ``(n, n_tokens, D)`` when ``with_latent`` (else None)."""
         ids = encode(self.network, keypoints, observed)
-        # the features in float64, so that a pose's do not depend on the other poses of the call
-        latent = None
-        if with_latent:
-            if self._float64_encoder is None:
-                self._float64_encoder = float64_encoder(self.network)
-            latent = exact_token_vectors(self.network, keypoints, observed, encoder=self._float64_encoder).numpy()
+        latent = self.latent(keypoints, observed) if with_latent else None
         return self.with_refinement(keypoints, observed, ids.numpy().astype(np.int64)), latent
+
+    def latent(self, keypoints: torch.Tensor, observed: torch.Tensor) -> np.ndarray:
+        """The encoder's token vectors ``(n, n_tokens, D)``, float64: computed in float64 (by a copy
+        of the encoder made once), so that a pose's do not depend on the other poses of the call."""
+        if self._float64_encoder is None:
+            self._float64_encoder = float64_encoder(self.network)
+        return exact_token_vectors(self.network, keypoints, observed, encoder=self._float64_encoder).numpy()
 
     def with_refinement(self, keypoints: torch.Tensor, observed: torch.Tensor, token_ids: np.ndarray) -> np.ndarray:
         """Token ids ``(n, n_tokens)`` followed by the refinement ids of what they leave of ``keypoints``."""

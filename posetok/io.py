@@ -190,8 +190,9 @@ MAX_STATE_BYTES = 1024 * 2**20
 _META_KEYS = {"format", "format_version", "posetok_version", "params", "fitted", "output"}
 _OUTPUTS = ("default", "pandas", "polars")
 _REQUIRED_FITTED = {"n_features_in_", "n_keypoints_", "mean_", "scale_"}  # and n_dims_ from version 3
-# what save writes beyond those (feature_names_in_ only when the tokenizer has them)
-_OPTIONAL_FITTED = set(_FITTED) - _REQUIRED_FITTED | {"feature_names_in_"}
+# what save writes beyond those (feature_names_in_ only when the tokenizer has them); n_dims_ is
+# neither: required from version 3, unknown before
+_OPTIONAL_FITTED = set(_FITTED) - _REQUIRED_FITTED - {"n_dims_"} | {"feature_names_in_"}
 
 
 def _refuse(path, what):
@@ -262,14 +263,12 @@ def _check_fitted(path, fitted, version, n_dims_param):
     if not isinstance(fitted, dict):
         _refuse(path, "fitted must be a JSON object")
     keys = set(fitted)
-    # n_dims_ came with format version 3; older files hold 2-D models and have no such field
-    required, optional = (_REQUIRED_FITTED | {"n_dims_"}, _OPTIONAL_FITTED - {"n_dims_"})
-    if version < 3:
-        required, optional = _REQUIRED_FITTED, _OPTIONAL_FITTED - {"n_dims_"}
+    # n_dims_ came with format version 3 and is required there; older files hold 2-D models without it
+    required = _REQUIRED_FITTED | ({"n_dims_"} if version >= 3 else set())
     if not required <= keys:
         _refuse(path, f"fitted lacks {sorted(required - keys)[0]!r}")
-    if keys - required - optional:
-        _refuse(path, f"unknown fitted attribute {sorted(keys - required - optional)[0]!r}")
+    if keys - required - _OPTIONAL_FITTED:
+        _refuse(path, f"unknown fitted attribute {sorted(keys - required - _OPTIONAL_FITTED)[0]!r}")
     n_dims = fitted.get("n_dims_", 2)
     if not _is_int(n_dims, 1):
         _refuse(path, f"n_dims_ must be a positive integer, got {n_dims!r}")

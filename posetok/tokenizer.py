@@ -24,7 +24,7 @@ from .io import save as save_model
 from .nn import PoseTokenizerNet, TokenizerConfig
 from .normalization import MODES, PoseNormalizer
 from .refinement import fit_residual_codebooks
-from .training import STRATEGIES, TrainConfig, encode, exact_token_vectors, train_tokenizer
+from .training import STRATEGIES, TrainConfig, encode, train_tokenizer
 
 __all__ = ["PoseTokenizer", "CodebookCollapseWarning"]
 
@@ -647,10 +647,7 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
             As :meth:`transform` returns it.
         """
         ids, keypoints, observed = self._fit_keeping_state(X)
-        if self.encode == "latent":
-            latent = exact_token_vectors(self.network_, keypoints, observed).numpy()
-        else:
-            latent = None
+        latent = self.codec_.latent(keypoints, observed) if self.encode == "latent" else None
         return features_from_ids(self.encode, ids, self.network_.config.n_tokens, self.codebook_,
                                  self.refinement_codebooks_, latent=latent)
 
