@@ -40,7 +40,7 @@ from posetok import PoseImputer, PoseTokenizer
 from posetok.datasets import visibility_to_nan
 from posetok.metrics import joint_distances, object_keypoint_similarity, oks_ar
 from posetok.models import MODELS
-from posetok.normalization import frame
+from posetok.normalization import frame, unframe
 
 sys.path.insert(0, str(Path(__file__).parent))
 from imputation import hide  # noqa: E402
@@ -65,9 +65,7 @@ def box_unit(bbox):
 
 def to_pixels(tok, ids, X):
     """Decode ids and map each pose back to pixels with its own frame (from its labelled joints)."""
-    _, centre, size = frame(X, "pose", 2)
-    framed = tok.inverse_transform(ids).reshape(len(ids), -1, 2)
-    return (framed * size[:, None, None] + centre[:, None]).reshape(len(ids), -1)
+    return unframe(tok.inverse_transform(ids), *frame(X, "pose", 2)[1:])
 
 
 def evaluate(tok, X_val, bbox, area):

@@ -118,7 +118,7 @@ def _write_table(path, header, rows):
         writer.writerows(rows)
 
 
-def _joint_names(tok, n_keypoints, n_dims):
+def _joint_names(n_keypoints, n_dims):
     from .readers import COCO_KEYPOINTS
 
     if n_keypoints == 17 and n_dims == 2:
@@ -336,6 +336,8 @@ def tokenize(args):
 
 
 def decode(args):
+    from .normalization import unframe
+
     ids, frames, meta, recorded = read_tokens(args.input)
     model = args.model or recorded
     if model is None:  # decoding with another model's codebook would give plausible-looking nonsense
@@ -343,14 +345,14 @@ def decode(args):
                            "pass --model")
     tok = _ordinal(load_model(model))
     X = _chunked(tok.inverse_transform, ids, "decode", args.progress)
-    keypoints = X.reshape(len(X), tok.n_keypoints_, tok.n_dims_)
     if tok.normalize_ == "pose":
         if frames is None:
             print("posetok decode: the token file has no frames (centre, size): poses are in the per-pose frame "
                   "(centre 0, larger side 1), not in the units of the original keypoints", file=sys.stderr)
         else:
-            keypoints = keypoints * frames[1][:, None, None] + frames[0][:, None]
-    write_poses(args.output, keypoints, meta, _joint_names(tok, tok.n_keypoints_, tok.n_dims_))
+            X = unframe(X, *frames)
+    keypoints = X.reshape(len(X), tok.n_keypoints_, tok.n_dims_)
+    write_poses(args.output, keypoints, meta, _joint_names(tok.n_keypoints_, tok.n_dims_))
     print(f"posetok decode: {len(keypoints)} poses -> {args.output} (model {model})")
     return 0
 

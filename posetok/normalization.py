@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["PoseNormalizer", "MODES"]
+__all__ = ["PoseNormalizer", "MODES", "frame", "unframe"]
 
 MODES = ("dataset", "pose")
 
@@ -76,9 +76,7 @@ class PoseNormalizer:
         poses = np.asarray(normalised, dtype=np.float64) * self.scale + self.mean
         if X is None or self.mode == "dataset":
             return poses
-        _, centre, size = frame(X, self.mode, self.n_dims)
-        kp = poses.reshape(len(poses), -1, self.n_dims)
-        return (kp * size[:, None, None] + centre[:, None]).reshape(len(poses), -1)
+        return unframe(poses, *frame(X, self.mode, self.n_dims)[1:])
 
 
 def frame(X, mode, n_dims):
@@ -94,3 +92,22 @@ def frame(X, mode, n_dims):
     size = np.where(size > 0, size, 1.0)  # one observed joint: translation only
     centre = (lo + hi) / 2
     return ((kp - centre[:, None]) / size[:, None, None]).reshape(len(X), -1), centre, size
+
+
+def unframe(framed, centre, size):
+    """Poses (n, n_dims * K) in a per-pose frame back in the units of X: ``framed * size + centre``.
+
+    ``centre`` (n, n_dims) and ``size`` (n,) are what :func:`frame` returned for the
+    original poses, or what ``posetok tokenize`` stored beside their ids.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X = np.array([[10.0, 20.0, 14.0, 28.0]])
+    >>> framed, centre, size = frame(X, "pose", 2)
+    >>> unframe(framed, centre, size)
+    array([[10., 20., 14., 28.]])
+    """
+    framed = np.asarray(framed, dtype=np.float64)
+    kp = framed.reshape(len(framed), -1, centre.shape[1])
+    return (kp * size[:, None, None] + centre[:, None]).reshape(len(framed), -1)

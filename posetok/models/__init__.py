@@ -73,7 +73,8 @@ def pretrained(name="coco17"):
         image pixels, ``(n, 34)`` or ``(n, 17, 2)``, missing joints NaN.
         With ``normalize="pose"``, :meth:`~posetok.PoseTokenizer.inverse_transform`
         answers in each pose's frame; ``posetok.normalization.frame(X, "pose", 2)``
-        gives the centre and size that map it back to X's pixels.
+        gives the centre and size, and ``posetok.normalization.unframe`` maps it
+        back to X's pixels with them.
 
     Examples
     --------
