@@ -44,20 +44,20 @@ def read_poses(path, *, min_confidence=0.0, n_dims=None):
     ``min_confidence`` is missing. Returns ``(keypoints, meta, joint_names)`` where
     ``meta`` holds per-pose ``image_id``, ``category_id`` and ``score`` when the file has them.
     """
-    from .readers import load_coco_keypoints, load_coco_results, load_keypoints
+    from .readers import _coco_annotations, _coco_results, load_keypoints
 
     path = Path(path)
     if not path.is_file():
         raise CommandError(f"{path} does not exist or is not a file")
     meta, names = {}, None
     if path.suffix == ".json":
-        doc = _json(path)
+        doc = _json(path)  # parsed once here, read by the readers' own checks
         if isinstance(doc, dict):
-            data = load_coco_keypoints(path, min_keypoints=0)
+            data = _coco_annotations(doc, path, min_keypoints=0)
             confidence, names = data.visibility, data.keypoint_names
             meta["image_id"] = data.image_id
         else:
-            data = load_coco_results(path, n_keypoints=_results_width(doc, path))
+            data = _coco_results(doc, path, n_keypoints=_results_width(doc, path))
             confidence = data.confidence
             meta.update(image_id=data.image_id, category_id=data.category_id, score=data.score)
         keypoints = np.where((confidence > min_confidence)[..., None], data.keypoints, np.nan)

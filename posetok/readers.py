@@ -83,10 +83,18 @@ def load_coco_keypoints(path, *, min_keypoints=1):
             keypoint_names=d["keypoint_names"] if "keypoint_names" in d.files else np.array([]),
             skeleton=skeleton.astype(int),
         )
+    return _coco_annotations(_read_json(path, "a COCO keypoint annotation file"), path, min_keypoints)
+
+
+def _read_json(path, what):
     try:
-        doc = json.loads(path.read_bytes().decode("utf-8"))
+        return json.loads(Path(path).read_bytes().decode("utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
-        raise ValueError(f"{path} is not a COCO keypoint annotation file (not UTF-8 JSON: {exc})") from exc
+        raise ValueError(f"{path} is not {what} (not UTF-8 JSON: {exc})") from exc
+
+
+def _coco_annotations(doc, path, min_keypoints):
+    """:func:`load_coco_keypoints` of a parsed annotation file (``path`` names it in errors)."""
     if not isinstance(doc, dict) or not isinstance(doc.get("annotations"), list):
         raise ValueError(f"{path} is not a COCO keypoint annotation file: expected an object with an "
                          "'annotations' list")
@@ -156,10 +164,11 @@ def load_coco_results(path, *, n_keypoints=17):
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist")
-    try:
-        doc = json.loads(path.read_bytes().decode("utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
-        raise ValueError(f"{path} is not a COCO results file (not UTF-8 JSON: {exc})") from exc
+    return _coco_results(_read_json(path, "a COCO results file"), path, n_keypoints)
+
+
+def _coco_results(doc, path, n_keypoints):
+    """:func:`load_coco_results` of a parsed results file (``path`` names it in errors)."""
     if not isinstance(doc, list):
         raise ValueError(f"{path} is not a COCO results file: expected a JSON list of detections"
                          + (" (an object with 'annotations' is an annotation file)" if isinstance(doc, dict) else ""))
