@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .tokenizer import _ordinal
+
 __all__ = ["main"]
 
 _CHUNK = 8192  # poses per step of tokenize/decode, so that the progress line moves
@@ -302,11 +304,6 @@ def _chunked(fn, X, label, progress):
             print(f"\r{label}: {done} / {len(X)} poses", end="" if done < len(X) else "\n", file=sys.stderr,
                   flush=True)
     return np.concatenate(out)
-
-
-def _ordinal(tok):
-    """The tokenizer with integer-id output, whatever its ``encode`` (nothing refitted)."""
-    return tok if tok.encode == "ordinal" else tok.set_params(encode="ordinal")
 
 
 def tokenize(args):

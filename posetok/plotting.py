@@ -8,9 +8,9 @@ imports this module. Functions take the fitted tokenizer first and draw into
 
 from __future__ import annotations
 
-import copy
-
 import numpy as np
+
+from .tokenizer import _ordinal
 
 __all__ = ["plot_pose", "plot_reconstructions", "plot_codebook_usage", "plot_history", "plot_token_atlas"]
 
@@ -240,15 +240,6 @@ def plot_history(tokenizer, *, ax=None):
     ax.set_title("training", fontsize=9)
     fig.set_layout_engine("constrained")  # the twin axis label is not clipped by a plain savefig
     return fig
-
-
-def _ordinal(tokenizer):
-    """The tokenizer with integer-id output, whatever its ``encode`` (a shallow copy; nothing is refitted)."""
-    if getattr(tokenizer, "encode", "ordinal") == "ordinal":
-        return tokenizer
-    ordinal = copy.copy(tokenizer)
-    ordinal.encode = "ordinal"
-    return ordinal
 
 
 def plot_token_atlas(tokenizer, pose, *, skeleton=None, tokens=(0, 1, 2), n_codes=6, random_state=0,

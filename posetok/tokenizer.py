@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import functools
 import time
 import warnings
@@ -232,6 +233,15 @@ def _warn_if_outliers(centred: np.ndarray, scale: float) -> None:
             UserWarning,
             stacklevel=4,
         )
+
+
+def _ordinal(tokenizer):
+    """The tokenizer with integer-id output, whatever its ``encode`` (a shallow copy; nothing is refitted)."""
+    if getattr(tokenizer, "encode", "ordinal") == "ordinal":
+        return tokenizer
+    ordinal = copy.copy(tokenizer)
+    ordinal.encode = "ordinal"
+    return ordinal
 
 
 class PoseTokenizer(TransformerMixin, BaseEstimator):
