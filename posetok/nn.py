@@ -296,6 +296,10 @@ class EMAQuantizer(nn.Module):
         # matrix, which is 140 MB per batch for the official 34 x 2048 size.
         counts = torch.bincount(indices, minlength=self.codebook_size).to(flat.dtype)
         sums = torch.zeros_like(self.ema_sum).index_add_(0, indices, flat)
+        comm = getattr(self, "comm", None)  # set by a distributed fit: statistics of every rank
+        if comm is not None and comm.world_size > 1:
+            both = comm.sum_(torch.cat([counts[:, None], sums], 1))
+            counts, sums = both[:, 0], both[:, 1:]
         self.ema_count.lerp_(counts, 1 - self.decay)
         self.ema_sum.lerp_(sums, 1 - self.decay)
         counts = laplace_smoothing(self.ema_count, self.eps)

@@ -16,16 +16,18 @@ from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.cluster import KMeans
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from .codec import PoseCodec, token_residuals
+from .distributed import Moments, communicator
 from .features import ENCODINGS, feature_names, features_from_ids, ids_from_features
 from .io import load as load_model
 from .io import save as save_model
 from .nn import PoseTokenizerNet, TokenizerConfig
-from .normalization import MODES, PoseNormalizer
+from .normalization import MODES, PoseNormalizer, frame
 from .refinement import fit_residual_codebooks
-from .training import STRATEGIES, TrainConfig, encode, train_tokenizer
+from .streaming import BLOCK_SIZE, SAMPLE_SIZE, is_out_of_core, n_rows
+from .training import STRATEGIES, StreamedData, TrainConfig, encode, train_tokenizer
 
 __all__ = ["PoseTokenizer", "CodebookCollapseWarning"]
 
@@ -96,21 +98,51 @@ def _check_keypoint_columns(n_features: int, n_dims: int, param) -> None:
         )
 
 
-def _observed_mask(X: np.ndarray, n_dims: int) -> np.ndarray:
-    """(n, K) mask of observed joints; a joint is missing when all its coordinates are NaN."""
+def _observed_mask(X: np.ndarray, n_dims: int, offset: int = 0) -> np.ndarray:
+    """(n, K) mask of observed joints; a joint is missing when all its coordinates are NaN.
+
+    ``offset`` is the index of X's first row in the data (errors name the row there).
+    """
     nan = np.isnan(X).reshape(len(X), -1, n_dims)
     part = nan.any(-1) != nan.all(-1)
     if part.any():
         row, joint = np.argwhere(part)[0]
         raise ValueError(
-            f"keypoint {joint} of sample {row} has some but not all of its {n_dims} coordinates NaN; "
+            f"keypoint {joint} of sample {row + offset} has some but not all of its {n_dims} coordinates NaN; "
             "a missing joint must have every coordinate NaN"
         )
     observed = ~nan[..., 0]
     empty = ~observed.any(1)
     if empty.any():
-        raise ValueError(f"sample {np.flatnonzero(empty)[0]} has no observed keypoint (all coordinates are NaN)")
+        raise ValueError(f"sample {np.flatnonzero(empty)[0] + offset} has no observed keypoint (all coordinates are NaN)")
     return observed
+
+
+def _read_rows(X, start, stop, n_features):
+    """Rows ``start:stop`` of an out-of-core X as a validated float64 array (n, n_features)."""
+    block = np.asarray(X[start:stop])
+    block = check_array(block.reshape(len(block), n_features), dtype=np.float64, ensure_all_finite="allow-nan")
+    return block
+
+
+def _row_blocks(n):
+    """``(start, stop)`` of consecutive blocks of ``BLOCK_SIZE`` rows."""
+    for start in range(0, n, BLOCK_SIZE):
+        yield start, min(start + BLOCK_SIZE, n)
+
+
+def _code_counts(net, ids, X, read):
+    """Uses of each code by the training poses (``ids``, or every block of an out-of-core ``X`` through
+    ``read``), and the number of ids."""
+    counts = torch.zeros(net.config.codebook_size, dtype=torch.float64)
+    if ids is not None:
+        return counts + torch.bincount(ids.reshape(-1), minlength=len(counts)), ids.numel()
+    n_ids = 0
+    for start, stop in _row_blocks(n_rows(X)):
+        block_ids = encode(net, *read(start, stop))
+        counts += torch.bincount(block_ids.reshape(-1), minlength=len(counts))
+        n_ids += block_ids.numel()
+    return counts, n_ids
 
 
 def _network_input(normalised: np.ndarray, observed: np.ndarray):
@@ -448,6 +480,7 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
         "encode": [StrOptions(set(ENCODINGS))],
         "device": [StrOptions({"auto", "cpu", "cuda"})],
         "n_threads": [Interval(Integral, 1, _MAX_THREADS, closed="both"), None],
+        "distributed": ["boolean"],
         "verbose": ["verbose"],
         "random_state": ["random_state"],
     }
@@ -478,6 +511,7 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
         encode="ordinal",
         device="auto",
         n_threads=None,
+        distributed=False,
         verbose=0,
         random_state=None,
     ):
@@ -504,6 +538,7 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
         self.encode = encode
         self.device = device
         self.n_threads = n_threads
+        self.distributed = distributed
         self.verbose = verbose
         self.random_state = random_state
 
@@ -547,15 +582,34 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
 
     def _fit(self, X):
         tic = time.perf_counter()
-        X, n_dims = _flatten_keypoints(X, self.n_dims)
-        X = validate_data(self, X, dtype=np.float64, ensure_all_finite="allow-nan", reset=True)
-        _check_keypoint_columns(X.shape[1], n_dims, self.n_dims)
-        observed = _observed_mask(X, n_dims)
         device = _resolve_device(self.device)
-        seed = _seed(self.random_state)
+        comm = communicator(self.distributed, device)
+        if comm.world_size > 1 and device.type == "cuda" and device.index is None:
+            device = torch.device("cuda", torch.cuda.current_device())
+        streamed = is_out_of_core(X)
+        seed = int(comm.broadcast_(torch.tensor([_seed(self.random_state)], dtype=torch.int64)).item())
 
-        never = np.flatnonzero(~observed.any(0))
-        if len(never):
+        # Each rank validates its own data; a failure there is told to every rank.
+        error = None
+        try:
+            shard = self._scan(X, seed + comm.rank) if streamed else self._validated_for_fit(X, comm, seed)
+        except Exception as exc:
+            if comm.world_size == 1:
+                raise
+            error = exc
+        comm.agree(error)
+        n_dims, n_features = shard["n_dims"], shard["n_features"]
+        moments = comm.merge_moments(shard["moments"]) if shard["moments"] is not None else None
+        if moments is None:
+            normalizer = PoseNormalizer.fit(shard["X"], self.normalize, n_dims=n_dims)
+            ever_observed = shard["observed"].any(0)
+        else:
+            mean, scale = moments.mean_and_scale()
+            normalizer = PoseNormalizer(self.normalize, mean, scale, n_dims)
+            ever_observed = moments.count[::n_dims] > 0
+
+        never = np.flatnonzero(~ever_observed)
+        if len(never) and comm.is_main:
             warnings.warn(
                 f"keypoint(s) {never.tolist()} are missing (NaN) in every training pose: the tokenizer "
                 "cannot learn where they are, and inverse_transform will return made-up coordinates for "
@@ -563,13 +617,25 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
                 UserWarning,
                 stacklevel=3,
             )
-        normalizer = PoseNormalizer.fit(X, self.normalize, n_dims=n_dims)
-        normalised = normalizer.transform(X)
         scale = normalizer.scale
-        _warn_if_outliers(normalised * scale, scale)
-        keypoints, observed_t = _network_input(normalised, observed)
+        checked = shard["sample"] if streamed else shard["X"]
+        if comm.is_main:
+            _warn_if_outliers(normalizer.transform(checked) * scale, scale)
+        sample = None
+        if shard["sample"] is not None:
+            sample = _network_input(normalizer.transform(shard["sample"]), _observed_mask(shard["sample"], n_dims))
+        if streamed:
+            def read(start, stop):
+                block = _read_rows(X, start, stop, n_features)
+                return _network_input(normalizer.transform(block), _observed_mask(block, n_dims, start))
 
-        config = self._network_config(X.shape[1] // n_dims, n_dims)
+            data = StreamedData(read, n_rows(X), BLOCK_SIZE, sample, device)
+            keypoints = observed_t = None
+        else:
+            keypoints, observed_t = _network_input(normalizer.transform(shard["X"]), shard["observed"])
+            data = keypoints.to(device)
+
+        config = self._network_config(n_features // n_dims, n_dims)
         train_config = TrainConfig(
             strategy=self.strategy,
             n_epochs=self.n_epochs,
@@ -586,7 +652,7 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
         def log(record):
             record["mean_joint_error"] *= scale
             elapsed.append(record["time"])
-            if self.verbose:
+            if self.verbose and comm.is_main:
                 usage = f", codebook usage {record['codebook_usage']:.0%}" if "codebook_usage" in record else ""
                 left = (n_total - len(elapsed)) * sum(elapsed) / len(elapsed)
                 print(
@@ -605,18 +671,23 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
             net = PoseTokenizerNet(config).to(device)
             history = train_tokenizer(
                 net,
-                keypoints.to(device),
-                observed_t.to(device),
+                data,
+                None if streamed else observed_t.to(device),
                 train_config,
                 init_codebook=lambda v: _kmeans_codebook(v, self.codebook_size, seed),
-                generator=torch.Generator().manual_seed(seed),
+                generator=torch.Generator().manual_seed(seed + comm.rank),
                 log=log,
+                comm=comm,
             )
         net = net.cpu().eval()
-        ids = encode(net, keypoints, observed_t)
-        n_used = len(torch.unique(ids))
-        attainable = min(self.codebook_size, ids.numel())
-        if n_used < _COLLAPSE_FRACTION * attainable:
+        ids = None if streamed else encode(net, keypoints, observed_t)
+        counts, n_ids = _code_counts(net, ids, X, read if streamed else None)
+        if comm.world_size > 1:
+            counts = comm.sum_(counts)
+            n_ids = int(comm.sum_(torch.tensor([float(n_ids)], dtype=torch.float64)).item())
+        n_used = int((counts > 0).sum())
+        attainable = min(self.codebook_size, n_ids)
+        if n_used < _COLLAPSE_FRACTION * attainable and comm.is_main:
             warnings.warn(
                 f"the codebook collapsed: the training poses use {n_used} of {self.codebook_size} "
                 f"codes ({n_used / self.codebook_size:.1%}); try strategy='staged', more epochs, "
@@ -625,7 +696,10 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
                 stacklevel=2,
             )
 
-        refinement = self._fit_refinement(net, keypoints, observed, ids, seed)
+        if streamed or comm.world_size > 1:
+            refinement = self._fit_refinement_shared(net, *sample, seed, comm)
+        else:
+            refinement = self._fit_refinement(net, keypoints, shard["observed"], ids, seed)
 
         self.n_keypoints_ = config.n_keypoints
         self.codec_ = PoseCodec(net, refinement, normalizer)
@@ -634,7 +708,65 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
         self.codebook_usage_ = n_used / self.codebook_size
         self.device_ = str(device)
         self.fit_time_ = time.perf_counter() - tic
+        if streamed:
+            return None, None, None
         return self.codec_.with_refinement(keypoints, observed_t, ids.numpy().astype(np.int64)), keypoints, observed_t
+
+    def _validated_for_fit(self, X, comm, seed):
+        """In-memory training poses, validated: X (n, C) float64 and its mask; with several ranks also
+        the shard's normalisation moments and a sample of its rows (for the shared refinement fit)."""
+        X, n_dims = _flatten_keypoints(X, self.n_dims)
+        X = validate_data(self, X, dtype=np.float64, ensure_all_finite="allow-nan", reset=True)
+        _check_keypoint_columns(X.shape[1], n_dims, self.n_dims)
+        observed = _observed_mask(X, n_dims)
+        moments = sample = None
+        if comm.world_size > 1:
+            moments = Moments.of(frame(X, self.normalize, n_dims)[0])
+            rows = np.random.default_rng(seed + comm.rank).permutation(len(X))[: SAMPLE_SIZE // comm.world_size]
+            sample = X[np.sort(rows)]
+        return {"X": X, "observed": observed, "n_dims": n_dims, "n_features": X.shape[1], "moments": moments,
+                "sample": sample}
+
+    def _scan(self, X, seed):
+        """One pass over an out-of-core X: validation, normalisation moments and a uniform sample of rows."""
+        n_features, n_dims = self._out_of_core_shape(X)
+        n = n_rows(X)
+        keep = min(1.0, SAMPLE_SIZE / n)
+        rng = np.random.default_rng(seed)
+        moments, sample = None, []
+        for start, _ in _row_blocks(n):
+            block = _read_rows(X, start, min(start + BLOCK_SIZE, n), n_features)
+            _observed_mask(block, n_dims, start)
+            m = Moments.of(frame(block, self.normalize, n_dims)[0])
+            moments = m if moments is None else moments.merge(m)
+            sample.append(block[rng.random(len(block)) < keep])
+        sample = np.concatenate(sample)
+        if not len(sample):
+            sample = _read_rows(X, 0, 1, n_features)
+        self.__dict__.pop("feature_names_in_", None)
+        self.n_features_in_ = n_features
+        return {"n_dims": n_dims, "n_features": n_features, "moments": moments, "sample": sample}
+
+    def _out_of_core_shape(self, X):
+        """(n_features, n_dims) of an array on disk of shape (n, C) or (n, K, D), checked."""
+        if np.dtype(X.dtype).kind not in "iuf":
+            raise TypeError(f"X must hold numbers; the array on disk has dtype {X.dtype}")
+        if len(X.shape) == 3:
+            n_dims = X.shape[2]
+            if self.n_dims != "auto" and n_dims != self.n_dims:
+                raise ValueError(f"X has shape {X.shape}, {n_dims} coordinate(s) per keypoint, "
+                                 f"but n_dims is {self.n_dims}")
+            n_features = X.shape[1] * n_dims
+        elif len(X.shape) == 2:
+            n_dims = 2 if self.n_dims == "auto" else self.n_dims
+            n_features = X.shape[1]
+        else:
+            raise ValueError(f"X must be 2-D (n_samples, n_features) or 3-D (n_samples, n_keypoints, n_dims), "
+                             f"got shape {X.shape}")
+        if X.shape[0] == 0 or n_features == 0:
+            raise ValueError(f"X has shape {X.shape}: fit needs at least one sample and one feature")
+        _check_keypoint_columns(n_features, n_dims, self.n_dims)
+        return n_features, n_dims
 
     @_fit_context(prefer_skip_nested_validation=True)
     @_with_threads
@@ -657,6 +789,8 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
             As :meth:`transform` returns it.
         """
         ids, keypoints, observed = self._fit_keeping_state(X)
+        if ids is None:  # streamed from disk: the ids were not kept
+            return self.transform(X)
         latent = self.codec_.latent(keypoints, observed) if self.encode == "latent" else None
         return features_from_ids(self.encode, ids, self.network_.config.n_tokens, self.codebook_,
                                  self.refinement_codebooks_, latent=latent)
@@ -683,6 +817,10 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
             floats of the widths :mod:`posetok.features` describes
             (:meth:`get_feature_names_out` names the columns).
         """
+        if is_out_of_core(X):
+            parts = [self.transform(_read_rows(X, start, stop, self.n_features_in_))
+                     for start, stop in _row_blocks(n_rows(X))]
+            return sp.vstack(parts, format="csr") if sp.issparse(parts[0]) else np.concatenate(parts)
         keypoints, observed = self._normalised(X)
         ids, latent = self.codec_.encode(keypoints, observed, with_latent=self.encode == "latent")
         return features_from_ids(self.encode, ids, self.codec_.n_tokens, self.codebook_,
@@ -743,10 +881,17 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
             Minus the mean Euclidean distance between observed joints and their
             reconstruction.
         """
-        keypoints, observed = self._normalised(X)
-        residuals = self.codec_.residuals(keypoints, observed)
-        dist = np.linalg.norm(residuals, axis=-1)[observed.numpy()]
-        return -float(dist.mean()) * self.scale_
+        total, count = 0.0, 0
+        blocks = [(X, 0, None)] if not is_out_of_core(X) else [
+            (None, start, stop) for start, stop in _row_blocks(n_rows(X))]
+        for block, start, stop in blocks:
+            if block is None:
+                block = _read_rows(X, start, stop, self.n_features_in_)
+            keypoints, observed = self._normalised(block)
+            residuals = self.codec_.residuals(keypoints, observed)
+            dist = np.linalg.norm(residuals, axis=-1)[observed.numpy()]
+            total, count = total + float(dist.sum()), count + len(dist)
+        return -total / count * self.scale_
 
     def get_feature_names_out(self, input_features=None):
         """Names of the output columns: ``token_0``, ``token_1``, ..., then ``refinement1_0``, ...
@@ -915,6 +1060,20 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
             # "auto" stays "auto" (it read the fitted n_dims_ from X); another value is replaced
             "n_dims": self.n_dims if self.n_dims in ("auto", config.n_dims) else config.n_dims,
         }
+
+    def _fit_refinement_shared(self, net, keypoints, observed, seed, comm) -> np.ndarray:
+        """Refinement codebooks from a sample of poses (of every rank): rank 0 fits, the others receive."""
+        _, n_keypoints, n_dims = keypoints.shape
+        shape = (self.refinement_stages, n_keypoints, self.refinement_codebook_size, n_dims)
+        if not self.refinement_stages:
+            return np.zeros(shape)
+        residuals = comm.gather_rows(token_residuals(net, keypoints, encode(net, keypoints, observed)))
+        observed = comm.gather_rows(observed.numpy().astype(np.int64)).astype(bool)
+        codebooks = np.zeros(shape)
+        if comm.is_main:
+            codebooks = fit_residual_codebooks(residuals, observed, self.refinement_stages,
+                                               self.refinement_codebook_size, seed)
+        return comm.broadcast_(torch.as_tensor(codebooks)).numpy()
 
     def _fit_refinement(self, net, keypoints, observed, ids, seed) -> np.ndarray:
         """Refinement codebooks fitted to the training poses' residuals after decoding ``ids``."""

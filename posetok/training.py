@@ -18,10 +18,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .distributed import LocalComm
 from .nn import PoseDecoder, PoseTokenizerNet
 
 __all__ = [
-    "TrainConfig", "TrainingDivergedError", "train_tokenizer", "encode", "decode", "token_vectors",
+    "TrainConfig", "StreamedData", "TrainingDivergedError", "train_tokenizer", "encode", "decode", "token_vectors",
     "exact_token_vectors",
 ]
 
@@ -56,11 +57,85 @@ class TrainConfig:
 
 @dataclass
 class _Data:
+    """Training poses held in memory: one shuffle of all of them per epoch."""
+
     keypoints: torch.Tensor  # (n, K, n_dims), NaN replaced by 0
     observed: torch.Tensor  # (n, K) bool
 
     def __len__(self) -> int:
         return len(self.keypoints)
+
+    def batches(self, batch_size, generator, n_batches=None):
+        """``n_batches`` shuffled batches (default: one pass); further passes reshuffle."""
+        n = len(self)
+        n_batches = math.ceil(n / batch_size) if n_batches is None else n_batches
+        done = 0
+        while done < n_batches:
+            order = torch.randperm(n, generator=generator, device="cpu").to(self.keypoints.device)
+            for start in range(0, n, batch_size):
+                if done == n_batches:
+                    return
+                idx = order[start : start + batch_size]
+                yield self.keypoints[idx], self.observed[idx]
+                done += 1
+
+    def sample(self, n_rows, generator):
+        """``n_rows`` poses drawn without replacement."""
+        rows = torch.randperm(len(self), generator=generator, device="cpu")[:n_rows].to(self.keypoints.device)
+        return self.keypoints[rows], self.observed[rows]
+
+
+class StreamedData:
+    """Training poses read block by block from an array that stays on disk.
+
+    ``read(start, stop)`` returns the network's inputs (keypoints, observed) of
+    rows ``start:stop``. An epoch visits the blocks in a random order and
+    shuffles the rows within each block (rows left over at a block's end join
+    the next block's), so memory holds one block, not the data. ``sample`` is
+    a uniform sample of rows kept from the pass that computed the normalisation.
+    """
+
+    def __init__(self, read, n, block_size, sample, device):
+        self.read = read
+        self.n = int(n)
+        self.block_size = int(block_size)
+        self._sample = sample
+        self.device = device
+
+    def __len__(self) -> int:
+        return self.n
+
+    def _pass(self, batch_size, generator):
+        n_blocks = math.ceil(self.n / self.block_size)
+        carry = None
+        for block in torch.randperm(n_blocks, generator=generator, device="cpu").tolist():
+            start = block * self.block_size
+            kp, obs = self.read(start, min(start + self.block_size, self.n))
+            if carry is not None:
+                kp, obs = torch.cat([carry[0], kp]), torch.cat([carry[1], obs])
+            order = torch.randperm(len(kp), generator=generator, device="cpu")
+            kp, obs = kp[order].to(self.device), obs[order].to(self.device)
+            full = len(kp) - len(kp) % batch_size
+            for i in range(0, full, batch_size):
+                yield kp[i : i + batch_size], obs[i : i + batch_size]
+            carry = (kp[full:].cpu(), obs[full:].cpu()) if full < len(kp) else None
+        if carry is not None:
+            yield carry[0].to(self.device), carry[1].to(self.device)
+
+    def batches(self, batch_size, generator, n_batches=None):
+        n_batches = math.ceil(self.n / batch_size) if n_batches is None else n_batches
+        done = 0
+        while done < n_batches:
+            for batch in self._pass(batch_size, generator):
+                if done == n_batches:
+                    return
+                yield batch
+                done += 1
+
+    def sample(self, n_rows, generator):
+        kp, obs = self._sample
+        rows = torch.randperm(len(kp), generator=generator, device="cpu")[:n_rows]
+        return kp[rows].to(self.device), obs[rows].to(self.device)
 
 
 def reconstruction_loss(pred, target, weight, beta):
@@ -82,8 +157,13 @@ def _cosine_with_warmup(step: int, total: int, warmup: int) -> float:
     return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
 
 
-def train_step(net, batch_kp, batch_obs, optimizer, config: TrainConfig, quantize: bool, generator):
-    """One optimisation step; returns the losses, the indices and the token vectors."""
+def train_step(net, batch_kp, batch_obs, optimizer, config: TrainConfig, quantize: bool, generator, comm=None):
+    """One optimisation step; returns the losses, the indices and the token vectors.
+
+    With a distributed ``comm`` the gradients are averaged over ranks before
+    the step, and a non-finite loss on any rank stops every rank.
+    """
+    comm = LocalComm() if comm is None else comm
     inputs_observed = batch_obs
     if config.mask_probability > 0:
         drop = torch.rand(batch_obs.shape, generator=generator, device="cpu").to(batch_obs.device)
@@ -92,48 +172,75 @@ def train_step(net, batch_kp, batch_obs, optimizer, config: TrainConfig, quantiz
     weight = batch_obs.to(recon.dtype)
     rec_loss = reconstruction_loss(recon, batch_kp, weight, config.smooth_l1_beta)
     loss = rec_loss + config.commitment_weight * commitment
-    if not torch.isfinite(loss):
-        raise TrainingDivergedError(
-            "the training loss became non-finite; lower learning_rate, or check X for "
-            "extreme outliers"
-        )
+    finite = bool(torch.isfinite(loss))
+    if not finite and comm.world_size == 1:
+        raise TrainingDivergedError(_DIVERGED)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
+    if comm.world_size > 1:
+        _average_gradients(optimizer, comm, finite)
     optimizer.step()
     return rec_loss.detach(), commitment.detach(), indices, z.detach(), recon.detach()
 
 
-def run_epoch(net, data: _Data, optimizer, scheduler, config, quantize, generator):
-    """One pass over the data in shuffled batches; returns the epoch's statistics."""
+_DIVERGED = "the training loss became non-finite; lower learning_rate, or check X for extreme outliers"
+
+
+def _average_gradients(optimizer, comm, finite):
+    """Average the gradients of ``optimizer``'s parameters over ranks (one all-reduce)."""
+    params = [p for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+    flat = torch.cat([p.grad.reshape(-1) for p in params] + [torch.tensor([0.0 if finite else 1.0],
+                                                                          device=params[0].device)])
+    comm.sum_(flat)
+    if flat[-1] > 0:
+        raise TrainingDivergedError(_DIVERGED + " (on at least one rank of the distributed fit)")
+    flat /= comm.world_size
+    offset = 0
+    for p in params:
+        p.grad.copy_(flat[offset : offset + p.numel()].view_as(p.grad))
+        offset += p.numel()
+
+
+def _steps_per_epoch(n, batch_size, comm):
+    """Steps per epoch and poses per step on each rank: every rank takes the same number of steps."""
+    local_batch = math.ceil(batch_size / comm.world_size)
+    return math.ceil(comm.max_int(n) / local_batch), local_batch
+
+
+def run_epoch(net, data, optimizer, scheduler, config, quantize, generator, comm=None):
+    """One pass over the data in shuffled batches; returns the epoch's statistics.
+
+    With several ranks, each takes ``ceil(batch_size / world_size)`` poses per
+    step from its own shard, for as many steps as the largest shard needs (a
+    smaller shard is visited again); the statistics are those of all ranks.
+    """
+    comm = LocalComm() if comm is None else comm
     net.train()
     if not any(p.requires_grad for p in net.encoder.parameters()):
         net.encoder.eval()  # a frozen encoder must not see dropout noise
-    n = len(data)
-    order = torch.randperm(n, generator=generator, device="cpu").to(data.keypoints.device)
+    n_steps, local_batch = _steps_per_epoch(len(data), config.batch_size, comm)
+    device = next(net.parameters()).device
     codebook_size = net.quantizer.codebook_size
-    code_counts = torch.zeros(codebook_size, device=data.keypoints.device)
-    rec_sum = commit_sum = err_sum = weight_sum = 0.0
-    n_batches = 0
+    code_counts = torch.zeros(codebook_size, device=device)
+    sums = torch.zeros(4, dtype=torch.float64)  # reconstruction, commitment, joint error, joints
     n_reseeded = 0
-    for start in range(0, n, config.batch_size):
-        idx = order[start : start + config.batch_size]
-        kp, obs = data.keypoints[idx], data.observed[idx]
-        rec, commit, indices, z, recon = train_step(net, kp, obs, optimizer, config, quantize, generator)
+    for kp, obs in data.batches(local_batch, generator, n_steps):
+        rec, commit, indices, z, recon = train_step(net, kp, obs, optimizer, config, quantize, generator, comm)
         scheduler.step()
-        rec_sum += float(rec)
-        commit_sum += float(commit)
         e, w = joint_error(recon, kp, obs.to(recon.dtype))
-        err_sum += e
-        weight_sum += w
-        n_batches += 1
+        sums += torch.tensor([float(rec), float(commit), e, w], dtype=torch.float64)
         if quantize:
             code_counts += torch.bincount(indices.reshape(-1), minlength=codebook_size)
-            expected = indices.numel() / codebook_size
-            n_reseeded += net.quantizer.expire_dead_codes_(z, config.dead_code_threshold * expected, generator)
+            expected = indices.numel() * comm.world_size / codebook_size
+            n_reseeded += expire_dead_codes(net.quantizer, z, config.dead_code_threshold * expected, generator, comm)
+    if comm.world_size > 1:
+        comm.sum_(sums)
+        comm.sum_(code_counts)
+        sums[:2] /= comm.world_size
     stats = {
-        "reconstruction_loss": rec_sum / n_batches,
-        "commitment_loss": commit_sum / n_batches,
-        "mean_joint_error": err_sum / max(weight_sum, 1.0),
+        "reconstruction_loss": float(sums[0]) / n_steps,
+        "commitment_loss": float(sums[1]) / n_steps,
+        "mean_joint_error": float(sums[2]) / max(float(sums[3]), 1.0),
     }
     if quantize:
         p = code_counts / code_counts.sum()
@@ -144,12 +251,30 @@ def run_epoch(net, data: _Data, optimizer, scheduler, config, quantize, generato
     return stats
 
 
-def run_phase(net, data, parameters, n_epochs, config, quantize, generator, phase, history, log):
+def expire_dead_codes(quantizer, z, threshold, generator, comm):
+    """Re-seed the quantizer's dead codes; with several ranks rank 0 decides and draws, and the others
+    receive its codebook."""
+    n_dead = quantizer.expire_dead_codes_(z, threshold, generator)
+    if comm.world_size == 1:
+        return n_dead
+    state = torch.cat([quantizer.codebook.reshape(-1), quantizer.ema_sum.reshape(-1), quantizer.ema_count,
+                       torch.tensor([float(n_dead)], device=quantizer.codebook.device)])
+    comm.broadcast_(state)
+    sizes = [quantizer.codebook.numel(), quantizer.ema_sum.numel(), quantizer.ema_count.numel()]
+    codebook, ema_sum, ema_count, n_dead = torch.split(state, [*sizes, 1])
+    quantizer.codebook.copy_(codebook.view_as(quantizer.codebook))
+    quantizer.ema_sum.copy_(ema_sum.view_as(quantizer.ema_sum))
+    quantizer.ema_count.copy_(ema_count)
+    return int(n_dead.item())
+
+
+def run_phase(net, data, parameters, n_epochs, config, quantize, generator, phase, history, log, comm=None):
     """Train ``parameters`` for ``n_epochs`` under a warm-up + cosine schedule."""
     if n_epochs == 0:
         return
+    comm = LocalComm() if comm is None else comm
     optimizer = torch.optim.AdamW(parameters, lr=config.learning_rate, weight_decay=config.weight_decay)
-    steps_per_epoch = math.ceil(len(data) / config.batch_size)
+    steps_per_epoch, _ = _steps_per_epoch(len(data), config.batch_size, comm)
     total = n_epochs * steps_per_epoch
     warmup = max(1, int(config.warmup_fraction * total))
     scheduler = torch.optim.lr_scheduler.LambdaLR(
@@ -157,7 +282,7 @@ def run_phase(net, data, parameters, n_epochs, config, quantize, generator, phas
     )
     for _ in range(n_epochs):
         tic = time.perf_counter()
-        stats = run_epoch(net, data, optimizer, scheduler, config, quantize, generator)
+        stats = run_epoch(net, data, optimizer, scheduler, config, quantize, generator, comm)
         record = {"phase": phase, "epoch": len(history) + 1, **stats, "time": time.perf_counter() - tic}
         history.append(record)
         log(record)
@@ -221,48 +346,74 @@ def decode(net, indices, batch_size=INFERENCE_BATCH):
     return _in_eval(net, net.decode, indices, batch_size=batch_size)
 
 
-def _init_codebook(net, data, init_codebook, config, generator):
-    n = len(data)
-    n_rows = max(1, min(n, config.kmeans_max_vectors // net.config.n_tokens))
-    rows = torch.randperm(n, generator=generator, device="cpu")[:n_rows].to(data.keypoints.device)
-    z = token_vectors(net, data.keypoints[rows], data.observed[rows])
-    if not torch.isfinite(z).all():
+def _init_codebook(net, data, init_codebook, config, generator, comm):
+    """Start the codebook by ``init_codebook`` (k-means) on encoder outputs of a sample of poses.
+
+    With several ranks, each contributes its share of the sample, rank 0 fits and
+    broadcasts the codebook.
+    """
+    n_rows = max(1, min(comm.max_int(len(data)) * comm.world_size, config.kmeans_max_vectors // net.config.n_tokens))
+    n_local = min(len(data), math.ceil(n_rows / comm.world_size))
+    z = token_vectors(net, *data.sample(n_local, generator))
+    finite = bool(torch.isfinite(z).all())
+    if comm.world_size > 1:
+        finite = comm.max_int(not finite) == 0
+    if not finite:
         raise TrainingDivergedError(
             "the encoder's outputs became non-finite before the codebook was initialised; "
             "lower learning_rate, or check X for extreme outliers"
         )
-    codes = init_codebook(z.reshape(-1, z.shape[-1]).cpu().numpy())
-    net.quantizer.set_codebook_(torch.as_tensor(np.asarray(codes), dtype=torch.float32))
+    vectors = comm.gather_rows(z.reshape(-1, z.shape[-1]).cpu().numpy())
+    codes = torch.zeros(net.config.codebook_size, net.config.token_dim)
+    if comm.is_main:
+        codes = torch.as_tensor(np.asarray(init_codebook(vectors)), dtype=torch.float32)
+    net.quantizer.set_codebook_(comm.broadcast_(codes))
 
 
 def train_tokenizer(
     net: PoseTokenizerNet,
-    keypoints: torch.Tensor,
-    observed: torch.Tensor,
+    keypoints,
+    observed: torch.Tensor | None,
     config: TrainConfig,
     *,
     init_codebook: Callable[[np.ndarray], np.ndarray],
     generator: torch.Generator,
     log: Callable[[dict], None] = lambda record: None,
+    comm=None,
 ) -> list[dict]:
     """Train ``net`` in place by ``config.strategy`` and return the per-epoch history.
 
+    ``keypoints`` and ``observed`` are tensors of the training poses, or
+    ``keypoints`` is a :class:`StreamedData` (and ``observed`` None).
     ``init_codebook`` maps encoder outputs (n_vectors, D) to a codebook (V, D);
-    the estimator passes scikit-learn's k-means here.
+    the estimator passes scikit-learn's k-means here. ``comm`` (default: one
+    process) is a :mod:`posetok.distributed` communicator.
     """
     if config.strategy not in STRATEGIES:
         raise ValueError(f"strategy must be one of {STRATEGIES}, got {config.strategy!r}")
-    data = _Data(keypoints, observed)
+    comm = LocalComm() if comm is None else comm
+    data = keypoints if isinstance(keypoints, StreamedData) else _Data(keypoints, observed)
+    device = next(net.parameters()).device
     history: list[dict] = []
-    both = list(net.encoder.parameters()) + list(net.decoder.parameters())
-    run_phase(net, data, both, config.pretrain_epochs, config, False, generator, "pretrain", history, log)
-    _init_codebook(net, data, init_codebook, config, generator)
-    if config.strategy == "staged":
-        net.encoder.requires_grad_(False)
-        net.decoder = PoseDecoder(net.config).to(keypoints.device)
-        run_phase(net, data, list(net.decoder.parameters()), config.n_epochs, config, True,
-                  generator, "quantized", history, log)
-        net.encoder.requires_grad_(True)
-    else:
-        run_phase(net, data, both, config.n_epochs, config, True, generator, "joint", history, log)
+    if comm.world_size > 1:
+        for tensor in net.state_dict().values():  # every rank starts from rank 0's weights
+            comm.broadcast_(tensor)
+    net.quantizer.comm = comm
+    try:
+        both = list(net.encoder.parameters()) + list(net.decoder.parameters())
+        run_phase(net, data, both, config.pretrain_epochs, config, False, generator, "pretrain", history, log, comm)
+        _init_codebook(net, data, init_codebook, config, generator, comm)
+        if config.strategy == "staged":
+            net.encoder.requires_grad_(False)
+            net.decoder = PoseDecoder(net.config).to(device)
+            if comm.world_size > 1:
+                for tensor in net.decoder.state_dict().values():
+                    comm.broadcast_(tensor)
+            run_phase(net, data, list(net.decoder.parameters()), config.n_epochs, config, True,
+                      generator, "quantized", history, log, comm)
+            net.encoder.requires_grad_(True)
+        else:
+            run_phase(net, data, both, config.n_epochs, config, True, generator, "joint", history, log, comm)
+    finally:
+        del net.quantizer.comm
     return history
