@@ -7,6 +7,7 @@ import copy
 import functools
 import time
 import warnings
+import zlib
 from numbers import Integral, Real
 
 import numpy as np
@@ -143,6 +144,20 @@ def _code_counts(net, ids, X, read):
         counts += torch.bincount(block_ids.reshape(-1), minlength=len(counts))
         n_ids += block_ids.numel()
     return counts, n_ids
+
+
+def _check_same_on_every_rank(comm, values: dict) -> None:
+    """Refuse, on every rank, a distributed fit whose ranks differ in data shape or parameters
+    (their collectives would not match, and a fit would hang or crash)."""
+    names = sorted(values)
+    digest = np.array([[zlib.crc32(repr(values[name]).encode()) for name in names]], dtype=np.int64)
+    every = comm.gather_rows(digest)
+    differ = [name for i, name in enumerate(names) if len(set(every[:, i])) > 1]
+    if differ:
+        raise ValueError(
+            f"the ranks of this distributed fit differ in {', '.join(differ)}; every rank must fit the same "
+            "PoseTokenizer parameters on poses with the same columns"
+        )
 
 
 def _network_input(normalised: np.ndarray, observed: np.ndarray):
@@ -599,6 +614,10 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
             error = exc
         comm.agree(error)
         n_dims, n_features = shard["n_dims"], shard["n_features"]
+        if comm.world_size > 1:
+            # rank 0's seed is used by all; threads and printing may differ per rank
+            params = {k: v for k, v in self.get_params().items() if k not in ("random_state", "n_threads", "verbose")}
+            _check_same_on_every_rank(comm, {"n_features": n_features, "n_dims": n_dims, **params})
         moments = comm.merge_moments(shard["moments"]) if shard["moments"] is not None else None
         if moments is None:
             normalizer = PoseNormalizer.fit(shard["X"], self.normalize, n_dims=n_dims)

@@ -1,0 +1,74 @@
+"""Fitting with torch.distributed: two gloo processes under torchrun, with a timeout."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from posetok import PoseTokenizer
+from posetok.datasets import make_stick_figures
+
+from .distributed_worker import SMALL, poses
+
+WORKER = Path(__file__).with_name("distributed_worker.py")
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="torchrun with gloo is tested on Linux")
+
+
+def _torchrun(scenario, out, timeout=300):
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+               str(WORKER), scenario, str(out)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+
+
+@pytest.fixture(scope="module")
+def two_ranks(tmp_path_factory):
+    out = tmp_path_factory.mktemp("ddp")
+    _torchrun("fit", out)
+    return [dict(np.load(out / f"rank{r}.npz")) for r in (0, 1)]
+
+
+def test_every_rank_ends_with_identical_models(two_ranks):
+    rank0, rank1 = two_ranks
+    assert rank0.keys() == rank1.keys()
+    for key in rank0:
+        np.testing.assert_array_equal(rank0[key], rank1[key], err_msg=key)
+    assert rank0["joint/refinement"].shape == (1, 13, 16, 2) and np.abs(rank0["joint/refinement"]).sum() > 0
+
+
+def test_statistics_are_those_of_all_shards(two_ranks):
+    reference = PoseTokenizer(**{**SMALL, "n_epochs": 1}).fit(poses())
+    np.testing.assert_allclose(two_ranks[0]["joint/mean"], reference.mean_, rtol=1e-12)
+    assert float(two_ranks[0]["joint/scale"]) == pytest.approx(reference.scale_, rel=1e-12)
+
+
+@pytest.mark.parametrize("name, params", [
+    ("joint", dict(mask_probability=0.2, refinement_stages=1, refinement_codebook_size=16)),
+    ("staged", dict(strategy="staged")),
+])
+def test_two_ranks_learn_as_well_as_one_process(two_ranks, name, params):
+    X, X_test = poses(), make_stick_figures(1000, random_state=1)[0]
+    single = PoseTokenizer(**SMALL, **params).fit(X)
+    # The same data and seed split over two ranks (each half the batch): within seed noise of
+    # one process (two seeds of one process differ by about 10 % here).
+    assert -float(two_ranks[0][f"{name}/score"]) <= 1.25 * -single.score(X_test)
+    assert float(two_ranks[0][f"{name}/usage"]) >= 0.9
+    assert int(two_ranks[0][f"{name}/epochs"]) == len(single.history_)
+
+
+def test_a_failing_rank_stops_every_rank_with_a_clear_error(tmp_path):
+    _torchrun("bad", tmp_path, timeout=180)
+    rank0 = (tmp_path / "rank0.txt").read_text().splitlines()
+    rank1 = (tmp_path / "rank1.txt").read_text().splitlines()
+    assert rank1[0].startswith("ValueError: keypoint 0 of sample 5 has some but not all")
+    assert rank0[0].startswith("DistributedFitError: rank 1 of 2 failed")
+    assert "keypoint 0 of sample 5" in rank0[0]
+    for messages in (rank0, rank1):
+        assert messages[1].startswith("ValueError: the ranks of this distributed fit differ in n_features")
+
+
+def test_distributed_needs_a_process_group(stick_figures):
+    with pytest.raises(ValueError, match="init_process_group"):
+        PoseTokenizer(n_tokens=4, n_epochs=1, distributed=True).fit(stick_figures[0])
