@@ -1,0 +1,134 @@
+"""Tokenize where the data lives: a fitted tokenizer over Dask arrays and DataFrames.
+
+:func:`dask_transform` (and :func:`dask_inverse_transform`) apply a fitted
+:class:`~posetok.PoseTokenizer` to a Dask array or DataFrame block by block,
+lazily: the result is a Dask collection with the right shape, dtype and column
+names, computed where the blocks live (a :class:`dask.distributed.Client`'s
+workers, or local threads). The model enters the task graph once, as a single
+task every block depends on, so a distributed scheduler sends it to each worker
+once, not with every task. Each block's output is exactly what ``transform``
+gives for those rows (a tokenizer's output for a pose does not depend on the
+other poses of the call). Install the extra with ``pip install "posetok[dask]"``.
+
+The same pattern in other engines (a callable class that loads the model once
+per worker, then maps batches) is in the user guide, "Large data": Ray Data's
+``map_batches`` and Spark's ``mapInPandas``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.utils.validation import check_is_fitted
+
+__all__ = ["dask_transform", "dask_inverse_transform"]
+
+
+def _import_dask():
+    try:
+        import dask
+        import dask.array as da
+    except ImportError as exc:  # pragma: no cover - exercised only without dask
+        raise ImportError('posetok.parallel needs Dask: pip install "posetok[dask]"') from exc
+    return dask, da
+
+
+def _apply(block, model, method, columns):
+    """``model.method`` of one block (an array or a pandas DataFrame)."""
+    out = getattr(model, method)(block)
+    if columns is None:
+        return out
+    import pandas as pd
+
+    if sp.issparse(out):
+        out = out.toarray()
+    return pd.DataFrame(out, columns=columns, index=block.index)
+
+
+def _map(tokenizer, X, method):
+    check_is_fitted(tokenizer)
+    dask, da = _import_dask()
+    model = dask.delayed(tokenizer, pure=True, traverse=False)
+    n_out = tokenizer.n_features_in_ if method == "inverse_transform" else len(tokenizer.get_feature_names_out())
+    # the output of one pose tells the dtype (and sparsity) of every block's
+    example = _example_output(tokenizer) if method == "transform" else np.empty((0, n_out))
+    if hasattr(X, "map_partitions"):  # a Dask DataFrame
+        import pandas as pd
+
+        if method == "transform":
+            columns = list(tokenizer.get_feature_names_out())
+        else:
+            columns = list(getattr(tokenizer, "feature_names_in_", [f"x{i}" for i in range(n_out)]))
+        meta = pd.DataFrame({c: np.empty(0, dtype=example.dtype) for c in columns})
+        return X.map_partitions(_apply, model, method, columns, meta=meta)
+    if not isinstance(X, da.Array):
+        raise TypeError(f"X must be a Dask array or DataFrame, got {type(X).__name__}; "
+                        "call the tokenizer's own method on in-memory data")
+    if X.ndim == 3:
+        if X.shape[2] != tokenizer.n_dims_ or method != "transform":
+            raise ValueError(f"X has shape {X.shape}; this tokenizer reads (n, n_keypoints, {tokenizer.n_dims_}) "
+                             "poses")
+        X = X.rechunk({1: -1, 2: -1})
+    elif X.ndim == 2:
+        X = X.rechunk({1: -1})
+    else:
+        raise ValueError(f"X must be a 2-D or 3-D Dask array, got {X.ndim} dimension(s)")
+    meta = example[:0] if not sp.issparse(example) else sp.csr_matrix((0, n_out), dtype=example.dtype)
+    drop = [2] if X.ndim == 3 else []
+    return X.map_blocks(_apply, model, method, None, dtype=example.dtype, meta=meta,
+                        chunks=(X.chunks[0], (n_out,)), drop_axis=drop)
+
+
+def _example_output(tokenizer):
+    """``transform``'s output for one pose (the decoding of ids 0), for its dtype and sparsity."""
+    from .tokenizer import _ordinal
+
+    ordinal = _ordinal(tokenizer)
+    n_ids = ordinal.network_.config.n_tokens + ordinal.refinement_codebooks_.shape[0] * ordinal.n_keypoints_
+    pose = ordinal.inverse_transform(np.zeros((1, n_ids), dtype=np.int64))
+    return tokenizer.transform(pose)
+
+
+def dask_transform(tokenizer, X):
+    """``tokenizer.transform`` over a Dask array or DataFrame, block by block, lazily.
+
+    Parameters
+    ----------
+    tokenizer : PoseTokenizer
+        A fitted tokenizer (any ``encode``).
+    X : dask.array.Array of shape (n_samples, n_features) or (n_samples, n_keypoints, n_dims), or dask.dataframe.DataFrame
+        Poses, chunked along rows only (other axes are joined into one chunk).
+
+    Returns
+    -------
+    Xt : dask.array.Array or dask.dataframe.DataFrame
+        The output of ``transform`` with the row chunks (partitions) of X: a
+        Dask array for an array (of sparse blocks for ``encode="onehot"``), a
+        DataFrame with ``get_feature_names_out()`` columns and X's index for a
+        DataFrame (one-hot columns are then dense).
+
+    Examples
+    --------
+    >>> import dask.array as da
+    >>> from posetok import PoseTokenizer
+    >>> from posetok.datasets import make_stick_figures
+    >>> from posetok.parallel import dask_transform
+    >>> X, _ = make_stick_figures(300, random_state=0)
+    >>> tok = PoseTokenizer(n_tokens=4, codebook_size=16, n_epochs=2, random_state=0).fit(X)
+    >>> ids = dask_transform(tok, da.from_array(X, chunks=(100, -1)))
+    >>> ids
+    dask.array<_apply, shape=(300, 4), dtype=int64, chunksize=(100, 4), chunktype=numpy.ndarray>
+    >>> bool((ids.compute() == tok.transform(X)).all())
+    True
+    """
+    return _map(tokenizer, X, "transform")
+
+
+def dask_inverse_transform(tokenizer, Xt):
+    """``tokenizer.inverse_transform`` over a Dask array or DataFrame of ids (or features), lazily.
+
+    Returns a Dask array of poses ``(n_samples, n_features_in_)``, or a
+    DataFrame with the training columns' names (``x0, x1, ...`` when the
+    tokenizer was fitted on an array).
+    """
+    return _map(tokenizer, Xt, "inverse_transform")
