@@ -11,6 +11,7 @@ COCO annotation JSON, ``.npz`` (an array ``keypoints``) and ``.csv`` (``<joint>_
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
 import os
@@ -364,12 +365,43 @@ def fit(args):
     params = dict(n_tokens=args.n_tokens, codebook_size=args.codebook_size, refinement_stages=args.refinement_stages,
                   refinement_codebook_size=args.refinement_codebook_size, normalize=args.normalize,
                   mask_probability=args.mask_probability, n_epochs=args.n_epochs, random_state=args.seed,
-                  verbose=0 if args.quiet else 1)
-    tok = PoseTokenizer(**params).fit(X)
-    path = tok.save(args.output)
-    print(f"posetok fit: {len(X)} poses of {tok.n_keypoints_} {tok.n_dims_}-D keypoints, {tok.bits_per_pose_:.0f} "
-          f"bits per pose, codebook usage {tok.codebook_usage_:.0%}, {tok.fit_time_:.0f} s -> {path}")
+                  device=args.device, n_threads=args.n_threads, verbose=0 if args.quiet else 1)
+    n_poses = len(X)
+    with _process_group(args.device) as (rank, world):
+        if world > 1:  # under torchrun: each rank fits on its share of the poses, rank 0 writes the model
+            X, params["distributed"] = X[rank::world], True
+        tok = PoseTokenizer(**params).fit(X)
+        if rank == 0:
+            path = tok.save(args.output)
+            shards = f" on {world} processes" if world > 1 else ""
+            print(f"posetok fit: {n_poses} poses of {tok.n_keypoints_} "
+                  f"{tok.n_dims_}-D keypoints{shards}, {tok.bits_per_pose_:.0f} bits per pose, codebook usage "
+                  f"{tok.codebook_usage_:.0%}, {tok.fit_time_:.0f} s -> {path}")
     return 0
+
+
+@contextlib.contextmanager
+def _process_group(device):
+    """(rank, world size) of this process: (0, 1) alone; under torchrun (``WORLD_SIZE`` > 1) the default
+    process group, initialised here if the launcher did not (gloo on CPUs, nccl on GPUs) and closed after."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        yield 0, 1
+        return
+    import torch
+    import torch.distributed as dist
+
+    cuda = device == "cuda" or (device == "auto" and torch.cuda.is_available())
+    if cuda:
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+    owned = not dist.is_initialized()
+    if owned:
+        dist.init_process_group("nccl" if cuda else "gloo")
+    try:
+        yield dist.get_rank(), dist.get_world_size()
+    finally:
+        if owned:
+            dist.destroy_process_group()
 
 
 def info(args):
@@ -506,6 +538,8 @@ def _parser():
     p.add_argument("--n-dims", type=int, default=None, help="coordinates per joint of a flat .npz (default 2)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--min-confidence", **confidence)
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    p.add_argument("--n-threads", type=int, default=None, help="torch threads (default: torch's setting)")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
 
     p = sub.add_parser("info", help="describe a model: sizes, bits, normalisation, training")

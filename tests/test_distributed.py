@@ -72,3 +72,31 @@ def test_a_failing_rank_stops_every_rank_with_a_clear_error(tmp_path):
 def test_distributed_needs_a_process_group(stick_figures):
     with pytest.raises(ValueError, match="init_process_group"):
         PoseTokenizer(n_tokens=4, n_epochs=1, distributed=True).fit(stick_figures[0])
+
+
+def _run(command, timeout=300):
+    done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done.stdout
+
+
+def test_cli_fit_under_torchrun_writes_one_model_from_rank_0(tmp_path):
+    X = poses()[:3000]
+    np.savez(tmp_path / "poses.npz", keypoints=X.reshape(-1, 13, 2))
+    out = _run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m",
+                "posetok", "fit", str(tmp_path / "poses.npz"), "-o", str(tmp_path / "m.posetok"), "--n-tokens", "4",
+                "--codebook-size", "16", "--n-epochs", "2", "--quiet", "--n-threads", "1"])
+    assert out.count("posetok fit: 3000 poses of 13 2-D keypoints on 2 processes") == 1
+    tok = PoseTokenizer.load(tmp_path / "m.posetok")
+    assert tok.n_tokens == 4 and tok.distributed is True and tok.codebook_usage_ >= 0.9
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.posetok", "poses.npz"]
+
+
+def test_distributed_example_streams_each_rank_shard(tmp_path):
+    example = Path(__file__).resolve().parents[1] / "examples" / "distributed_fit.py"
+    np.save(tmp_path / "poses.npy", poses()[:3000].reshape(-1, 13, 2))
+    out = _run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+                str(example), str(tmp_path / "poses.npy"), str(tmp_path / "m.posetok"), "--n-tokens", "4",
+                "--codebook-size", "16", "--n-epochs", "2"])
+    assert "3000 poses on 2 processes" in out and out.count("[PoseTokenizer] epoch 2/2") == 1
+    assert PoseTokenizer.load(tmp_path / "m.posetok").n_keypoints_ == 13
