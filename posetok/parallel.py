@@ -10,9 +10,10 @@ once, not with every task. Each block's output is exactly what ``transform``
 gives for those rows (a tokenizer's output for a pose does not depend on the
 other poses of the call). Install the extra with ``pip install "posetok[dask]"``.
 
-The same pattern in other engines (a callable class that loads the model once
-per worker, then maps batches) is in the user guide, "Large data": Ray Data's
-``map_batches`` and Spark's ``mapInPandas``.
+For other engines, :class:`BatchTransformer` is a callable that holds the model
+and maps one batch at a time: Ray Data's ``map_batches`` builds it once per
+worker (a callable class), Spark's ``mapInPandas`` once per task from a
+broadcast model (recipes in the user guide, "Large data").
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.utils.validation import check_is_fitted
 
-__all__ = ["dask_transform", "dask_inverse_transform"]
+__all__ = ["dask_transform", "dask_inverse_transform", "BatchTransformer"]
 
 
 def _import_dask():
@@ -132,3 +133,75 @@ def dask_inverse_transform(tokenizer, Xt):
     tokenizer was fitted on an array).
     """
     return _map(tokenizer, Xt, "inverse_transform")
+
+
+class BatchTransformer:
+    """A fitted tokenizer's ``transform`` (or another method) as a function of one batch.
+
+    Made once per worker (Ray Data's ``map_batches`` with a callable class) or
+    per task (Spark's ``mapInPandas``), then called on every batch.
+
+    Parameters
+    ----------
+    model : PoseTokenizer, str or os.PathLike
+        A fitted tokenizer, a ``.posetok`` file or a pretrained model's name
+        (:func:`posetok.pretrained`); a file or name is loaded here, once.
+    method : {"transform", "inverse_transform"}, default="transform"
+    input_column : str, default="keypoints"
+        For dict batches: the key of the poses, an array of shape
+        ``(n, n_keypoints, n_dims)`` or ``(n, n_features)``.
+    output_column : str, default="ids"
+        For dict batches: the key of the output.
+    keep : sequence of str, default=()
+        Columns (keys) passed through unchanged, such as an id to join on.
+        For a pandas batch every other column is an input column, in order.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from posetok import PoseTokenizer
+    >>> from posetok.datasets import make_stick_figures
+    >>> X, _ = make_stick_figures(300, random_state=0)
+    >>> tok = PoseTokenizer(n_tokens=4, codebook_size=16, n_epochs=2, random_state=0).fit(X)
+    >>> batch = {"frame": np.arange(3), "keypoints": X[:3].reshape(3, 13, 2)}   # Ray Data's numpy format
+    >>> out = BatchTransformer(tok, keep=["frame"])(batch)
+    >>> sorted(out), out["ids"].shape
+    (['frame', 'ids'], (3, 4))
+    """
+
+    def __init__(self, model, *, method="transform", input_column="keypoints", output_column="ids", keep=()):
+        if method not in ("transform", "inverse_transform"):
+            raise ValueError(f"method must be 'transform' or 'inverse_transform', got {method!r}")
+        if not hasattr(model, "transform"):
+            from .models import MODELS, pretrained
+            from .tokenizer import PoseTokenizer
+
+            model = pretrained(model) if str(model) in MODELS else PoseTokenizer.load(model)
+        check_is_fitted(model)
+        self.model = model
+        self.method = method
+        self.input_column = input_column
+        self.output_column = output_column
+        self.keep = list(keep)
+
+    def __call__(self, batch):
+        """The output for one batch: a dict of arrays for a dict, a DataFrame for a DataFrame."""
+        apply = getattr(self.model, self.method)
+        if isinstance(batch, dict):
+            out = apply(np.asarray(batch[self.input_column]))
+            return {**{k: batch[k] for k in self.keep}, self.output_column: out}
+        import pandas as pd
+
+        if not isinstance(batch, pd.DataFrame):
+            raise TypeError(f"a batch must be a dict of arrays or a pandas DataFrame, got {type(batch).__name__}")
+        inputs = batch.drop(columns=self.keep)
+        named = self.method == "transform" and hasattr(self.model, "feature_names_in_")
+        out = apply(inputs if named else inputs.to_numpy())  # names are checked when the model has them
+        if sp.issparse(out):
+            out = out.toarray()
+        if self.method == "transform":
+            columns = list(self.model.get_feature_names_out())
+        else:
+            columns = list(getattr(self.model, "feature_names_in_", [f"x{i}" for i in range(out.shape[1])]))
+        result = pd.DataFrame(out, columns=columns, index=batch.index)
+        return pd.concat([batch[self.keep], result], axis=1) if self.keep else result

@@ -116,3 +116,69 @@ def test_dask_ml_parallel_post_fit_computes_the_same_ids(fitted):
     lazy = wrappers.ParallelPostFit(tok).transform(da.from_array(X, chunks=(500, -1)))
     np.testing.assert_array_equal(lazy.compute(), tok.transform(X))
     assert dask_transform(tok, da.from_array(X, chunks=(500, -1))).shape == tok.transform(X).shape
+
+
+# ------------------------------------------------------------- BatchTransformer (Ray, Spark)
+from posetok.parallel import BatchTransformer  # noqa: E402
+
+
+def test_batch_transformer_dicts_and_frames(fitted, tmp_path):
+    import pandas as pd
+
+    tok, X = fitted
+    out = BatchTransformer(tok, keep=["frame"])({"frame": np.arange(50), "keypoints": X[:50].reshape(50, 13, 2)})
+    np.testing.assert_array_equal(out["ids"], tok.transform(X[:50]))
+    np.testing.assert_array_equal(out["frame"], np.arange(50))
+    frame = pd.DataFrame(X[:50], columns=[f"c{i}" for i in range(26)]).assign(video=7)
+    tok.save(tmp_path / "m.posetok")
+    ids = BatchTransformer(tmp_path / "m.posetok", keep=["video"])(frame)  # loaded from the file once
+    assert list(ids.columns) == ["video", *tok.get_feature_names_out()]
+    np.testing.assert_array_equal(ids.drop(columns="video").to_numpy(), tok.transform(X[:50]))
+    poses = BatchTransformer(tok, method="inverse_transform", keep=["video"])(ids)
+    np.testing.assert_array_equal(poses.drop(columns="video").to_numpy(), tok.inverse_transform(tok.transform(X[:50])))
+    with pytest.raises(ValueError, match="method"):
+        BatchTransformer(tok, method="fit")
+    with pytest.raises(TypeError, match="dict of arrays or a pandas DataFrame"):
+        BatchTransformer(tok)(X)
+
+
+def test_ray_data_map_batches_with_a_callable_class(fitted):
+    ray = pytest.importorskip("ray")
+    tok, X = fitted
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    try:
+        ds = ray.data.from_items([{"frame": i, "keypoints": X[i].reshape(13, 2)} for i in range(len(X))])
+        out = ds.map_batches(BatchTransformer, fn_constructor_kwargs={"model": tok, "keep": ["frame"]},
+                             batch_format="numpy", batch_size=256, concurrency=2).to_pandas()
+    finally:
+        ray.shutdown()
+    out = out.sort_values("frame")
+    np.testing.assert_array_equal(np.stack(out["ids"].to_numpy()), tok.transform(X))
+
+
+def test_spark_map_in_pandas_with_a_broadcast_model(fitted):
+    pytest.importorskip("pyspark")
+    import shutil
+
+    if shutil.which("java") is None:
+        pytest.skip("Spark needs Java")
+    import pandas as pd
+    from pyspark.sql import SparkSession
+
+    tok, X = fitted
+    columns = [f"c{i}" for i in range(26)]
+    spark = SparkSession.builder.master("local[2]").config("spark.ui.enabled", "false").getOrCreate()
+    try:
+        frame = spark.createDataFrame(pd.DataFrame(X, columns=columns).assign(frame=np.arange(len(X))))
+        model = spark.sparkContext.broadcast(tok)  # sent to each executor once
+
+        def tokenize(batches):
+            transformer = BatchTransformer(model.value, keep=["frame"])
+            for batch in batches:
+                yield transformer(batch)
+
+        schema = "frame long, " + ", ".join(f"{name} long" for name in tok.get_feature_names_out())
+        out = frame.mapInPandas(tokenize, schema).toPandas().sort_values("frame")
+    finally:
+        spark.stop()
+    np.testing.assert_array_equal(out.drop(columns="frame").to_numpy(), tok.transform(X))
