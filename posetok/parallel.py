@@ -97,8 +97,9 @@ def dask_transform(tokenizer, X):
     ----------
     tokenizer : PoseTokenizer
         A fitted tokenizer (any ``encode``).
-    X : dask.array.Array of shape (n_samples, n_features) or (n_samples, n_keypoints, n_dims), or dask.dataframe.DataFrame
-        Poses, chunked along rows only (other axes are joined into one chunk).
+    X : dask.array.Array or dask.dataframe.DataFrame
+        Poses of shape (n_samples, n_features) or (n_samples, n_keypoints,
+        n_dims), chunked along rows only (other axes are joined into one chunk).
 
     Returns
     -------

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import functools
+import os
 import time
 import warnings
 import zlib
@@ -115,7 +116,8 @@ def _observed_mask(X: np.ndarray, n_dims: int, offset: int = 0) -> np.ndarray:
     observed = ~nan[..., 0]
     empty = ~observed.any(1)
     if empty.any():
-        raise ValueError(f"sample {np.flatnonzero(empty)[0] + offset} has no observed keypoint (all coordinates are NaN)")
+        row = np.flatnonzero(empty)[0] + offset
+        raise ValueError(f"sample {row} has no observed keypoint (all coordinates are NaN)")
     return observed
 
 
@@ -224,17 +226,22 @@ _MAX_THREADS = 4096
 
 
 @contextlib.contextmanager
-def _torch_threads(n_threads):
+def _torch_threads(n_threads, n_samples=None, fitting=False):
     """torch's intra-op thread count set to ``n_threads`` for the block, the caller's put back after.
 
-    None leaves torch's setting alone. (The setting is per process, so calls from several
-    Python threads at once share it.)
+    None leaves torch's setting alone; ``"auto"`` picks a count for ``n_samples`` poses
+    (:func:`_auto_threads`). (The setting is per process, so calls from several Python
+    threads at once share it.)
     """
     if n_threads is None:
         yield
         return
+    if n_threads == "auto":
+        n_threads = _auto_threads(n_samples, fitting)
     if isinstance(n_threads, bool) or not isinstance(n_threads, Integral) or not 1 <= n_threads <= _MAX_THREADS:
-        raise ValueError(f"n_threads must be an integer from 1 to {_MAX_THREADS} or None, got {n_threads!r}")
+        raise ValueError(
+            f"n_threads must be an integer from 1 to {_MAX_THREADS}, 'auto' or None, got {n_threads!r}"
+        )
     previous = torch.get_num_threads()
     torch.set_num_threads(int(n_threads))
     try:
@@ -243,12 +250,62 @@ def _torch_threads(n_threads):
         torch.set_num_threads(previous)
 
 
+# Fewer poses than this are encoded on one thread: the work is too small to share.
+_ONE_THREAD_BELOW = 256
+# A transform of at least this many poses measures the machine's load itself (20 ms, about 5 % of it).
+_MEASURE_FROM = 16384
+_LOAD = {"time": -np.inf, "free": None}
+
+
+def _auto_threads(n_samples, fitting):
+    """Threads for a call on ``n_samples`` poses: torch's setting, less the cores that other processes keep busy.
+
+    A fit measures the load for 0.1 s first; a transform reuses a measurement made in the last
+    2 s, measures for 20 ms when it is large, and uses one thread when it is small.
+    """
+    ceiling = torch.get_num_threads()
+    if ceiling == 1 or (not fitting and n_samples is not None and n_samples < _ONE_THREAD_BELOW):
+        return 1
+    now = time.monotonic()
+    if now - _LOAD["time"] > (0.5 if fitting else 2.0):  # fit_transform's inner fit reuses its measurement
+        if not fitting and (n_samples is None or n_samples < _MEASURE_FROM):
+            return ceiling
+        _LOAD.update(free=_free_cores(0.1 if fitting else 0.02), time=time.monotonic())
+    return max(1, min(ceiling, _LOAD["free"]))
+
+
+def _free_cores(window):
+    """Cores of this process's CPU set not kept busy by other processes over ``window`` seconds.
+
+    Linux: the machine's busy time from /proc/stat less this process's own CPU time. Elsewhere
+    (or if /proc cannot be read) every core counts as free.
+    """
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+    def busy():
+        with open("/proc/stat") as f:
+            fields = [int(v) for v in f.readline().split()[1:9]]
+        user, nice, system, _, _, irq, softirq, steal = fields
+        return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+    try:
+        wall, machine, own = time.monotonic(), busy(), time.process_time()
+        time.sleep(window)
+        others = (busy() - machine - (time.process_time() - own)) / (time.monotonic() - wall)
+    except (OSError, ValueError, IndexError):
+        return cores
+    return max(1, cores - int(round(max(0.0, others))))
+
+
 def _with_threads(method):
     """Run an estimator method under its ``n_threads``."""
 
     @functools.wraps(method)
     def wrapper(self, *args, **kwargs):
-        with _torch_threads(self.n_threads):
+        X = args[0] if args else kwargs.get("X")
+        n_samples = X.shape[0] if hasattr(X, "shape") and len(X.shape) else None
+        fitting = method.__name__ in ("_fit_keeping_state", "fit_transform")
+        with _torch_threads(self.n_threads, n_samples, fitting):
             return method(self, *args, **kwargs)
 
     return wrapper
@@ -389,16 +446,33 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
         :meth:`inverse_transform` accepts the output of every encoding.
     device : {"auto", "cpu", "cuda"}, default="auto"
         Where to train. The fitted modules are always moved back to the CPU.
-    n_threads : int or None, default=None
+    n_threads : int, "auto" or None, default=None
         Torch threads for :meth:`fit`, :meth:`transform`,
         :meth:`inverse_transform` and :meth:`score`: set for the duration of
         the call and put back afterwards. None leaves torch's setting
         (``torch.get_num_threads()``, all cores by default) as it is. On a
-        machine whose cores are busy with other work (another process,
-        ``GridSearchCV(n_jobs=...)``), threads that wait for each other can
-        make a fit many times slower: ``n_threads=1`` avoids that
-        (docs/benchmarks.md, "Threads on a busy machine"). Results are
-        reproducible for the same seed and the same thread count. At most 4096.
+        machine whose cores are busy with other work, threads that wait for
+        each other can make a fit about twice as slow: ``"auto"`` takes
+        torch's setting less the cores other processes keep busy (measured
+        for 0.1 s at the start of a fit; Linux), and one thread for
+        transforms of under 256 poses; ``n_threads=1`` is never slowed by
+        other work but is slower on an idle machine (docs/benchmarks.md,
+        "Scale"). A fit's result depends on its thread count (floating-point
+        sums are split differently), so with ``"auto"`` two fits with the same
+        seed agree only when the machine was as busy; the ids of a fitted
+        model did not change with the thread count in our tests. Inside
+        ``GridSearchCV(n_jobs=k)`` joblib already gives each worker process
+        ``cores // k`` threads. At most 4096.
+    distributed : bool, default=False
+        Fit on several processes with :mod:`torch.distributed` (run under
+        ``torchrun``; the default process group must be initialised, gloo on
+        CPUs or nccl on GPUs). Each process passes its own shard of the poses
+        to :meth:`fit` and every process ends with the same model: the
+        normalisation statistics, gradients and EMA codebook statistics are
+        shared, rank 0's seed, k-means start, refinement codebooks and dead-code
+        re-seeding are broadcast (:mod:`posetok.distributed`). ``batch_size`` is
+        the batch of all processes together. An error on one process (a bad
+        shard, different parameters) is raised on every process.
     verbose : int, default=0
         Print one progress line per epoch when positive (epoch k of n, losses,
         codebook usage, time left). 0 is silent, as in scikit-learn; with the
@@ -494,7 +568,7 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
         "normalize": [StrOptions(set(MODES))],
         "encode": [StrOptions(set(ENCODINGS))],
         "device": [StrOptions({"auto", "cpu", "cuda"})],
-        "n_threads": [Interval(Integral, 1, _MAX_THREADS, closed="both"), None],
+        "n_threads": [Interval(Integral, 1, _MAX_THREADS, closed="both"), StrOptions({"auto"}), None],
         "distributed": ["boolean"],
         "verbose": ["verbose"],
         "random_state": ["random_state"],
@@ -577,7 +651,10 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
         X : array-like of shape (n_samples, n_dims * n_keypoints) or (n_samples, n_keypoints, n_dims)
             Keypoints flattened as ``x0, y0, x1, y1, ...`` (``x0, y0, z0, x1,
             ...`` in 3-D), or as an array of keypoints. A missing joint is NaN
-            in every coordinate; it is left out of the loss.
+            in every coordinate; it is left out of the loss. An array on disk
+            (a :class:`numpy.memmap`, an h5py dataset, a Zarr array) is
+            streamed in blocks instead of loaded (:mod:`posetok.streaming`).
+            With ``distributed=True``, this process's shard of the poses.
         y : None
             Ignored.
 

@@ -383,3 +383,49 @@ def test_n_threads_is_put_back_after_an_error_and_validated(tiny_fitted, stick_f
     with pytest.raises(ValueError, match="n_threads must be an integer from 1 to 4096"):
         broken.transform(stick_figures[0][:2])
     assert torch.get_num_threads() == before
+
+
+def test_auto_threads_follow_the_free_cores_and_the_work_size(monkeypatch):
+    import posetok.tokenizer as module
+
+    if torch.get_num_threads() < 2:
+        pytest.skip("needs torch with at least 2 threads")
+    monkeypatch.setitem(module._LOAD, "time", -np.inf)
+    monkeypatch.setattr(module, "_free_cores", lambda window: 1)  # another process keeps a core busy
+    assert module._auto_threads(10_000, fitting=True) == 1
+    monkeypatch.setattr(module, "_free_cores", lambda window: 64)
+    monkeypatch.setitem(module._LOAD, "time", -np.inf)
+    assert module._auto_threads(10_000, fitting=True) == torch.get_num_threads()  # never above torch's setting
+    assert module._auto_threads(10, fitting=False) == 1  # a small transform: one thread
+    monkeypatch.setitem(module._LOAD, "time", -np.inf)
+    assert module._auto_threads(1000, fitting=False) == torch.get_num_threads()  # not measured: too small
+
+
+def test_free_cores_is_between_one_and_the_cpu_set():
+    import os
+
+    import posetok.tokenizer as module
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    assert 1 <= module._free_cores(0.02) <= cores
+
+
+def test_n_threads_auto_fits_with_the_chosen_count_and_puts_torch_back(stick_figures, monkeypatch):
+    import posetok.tokenizer as module
+    import posetok.training as training
+
+    monkeypatch.setitem(module._LOAD, "time", -np.inf)
+    monkeypatch.setattr(module, "_free_cores", lambda window: 1)
+    seen, real = [], training.run_epoch
+
+    def spy(*args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(training, "run_epoch", spy)
+    before = torch.get_num_threads()
+    X = stick_figures[0][:200]
+    tok = PoseTokenizer(**TINY, n_threads="auto").fit(X)
+    assert set(seen) == {1} and torch.get_num_threads() == before
+    ids = tok.transform(X)
+    np.testing.assert_array_equal(ids, PoseTokenizer(**TINY, n_threads=1).fit(X).transform(X))
