@@ -74,6 +74,7 @@ def threads_section(quick):
 
     n, epochs = (2000, 2) if quick else (10000, 3)
     X, _ = make_stick_figures(n, random_state=0)
+    PoseTokenizer(n_epochs=1, random_state=0).fit(X[:1000])  # warm up: first calls load kernels
     rows = []
     for n_threads in (None, 1, "auto"):
         for load in ("idle", "busy"):
@@ -130,16 +131,24 @@ def dask_section(quick):
     tok = PoseTokenizer(n_epochs=10, random_state=0).fit(make_stick_figures(5000, random_state=0)[0])
     X = np.concatenate([make_stick_figures(chunk, random_state=s)[0] for s in range(0, n, chunk)])
     serial_s, serial = timed(lambda: tok.transform(X))
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
-                      silence_logs=50) as cluster, Client(cluster) as client:
-        client.run(_import_posetok)
-        lazy = dask_transform(tok, da.map_blocks(_stick_block, chunks=((chunk,) * (n // chunk), (26,)), dtype=float))
-        # the workers make their blocks themselves; time that part alone and take it off
-        gen_s, _ = timed(lambda: da.map_blocks(_stick_block, chunks=((chunk,) * (n // chunk), (26,)),
-                                               dtype=float).sum().compute())
-        dask_s, ids = timed(lambda: lazy.compute())
-    row = {"n_poses": n, "chunk": chunk, "serial_seconds": serial_s, "dask_seconds": dask_s,
-           "dask_generation_seconds": gen_s, "equal": bool(np.array_equal(ids, serial))}
+    import dask
+
+    blocks = lambda: da.map_blocks(_stick_block, chunks=((chunk,) * (n // chunk), (26,)), dtype=float)  # noqa: E731
+    row = {"n_poses": n, "chunk": chunk, "serial_seconds": serial_s}
+    # Dask's default worker environment sets MALLOC_TRIM_THRESHOLD_=65536, which also fixes glibc's
+    # mmap threshold, so every activation of torch is a fresh mmap: measured with it and without it.
+    for environment in ("default", "without MALLOC_TRIM_THRESHOLD_"):
+        key = "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_"
+        config = {} if environment == "default" else {key: None}
+        with dask.config.set(config), LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                                   dashboard_address=None, silence_logs=50) as cluster, \
+                Client(cluster) as client:
+            client.run(_import_posetok)
+            # the workers make their blocks themselves; time that part alone and take it off
+            gen_s, _ = timed(lambda: blocks().sum().compute())
+            dask_s, ids = timed(lambda: dask_transform(tok, blocks()).compute())
+        row[environment] = {"dask_seconds": dask_s, "generation_seconds": gen_s,
+                            "equal": bool(np.array_equal(ids, serial))}
     print(row, flush=True)
     return row
 
@@ -193,16 +202,18 @@ def ddp_section(quick):
 
 
 # ------------------------------------------------------------------ 5: out-of-core memory
-def _anon_kb():
+def _status_kb(field):
     for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("RssAnon:"):
+        if line.startswith(field + ":"):
             return int(line.split()[1])
-    raise RuntimeError("no RssAnon in /proc/self/status")
+    raise RuntimeError(f"no {field} in /proc/self/status")
+
+
+def _anon_kb():
+    return _status_kb("RssAnon")
 
 
 def memory_worker(out, path, mode):
-    import resource
-
     from posetok import PoseTokenizer
 
     X = np.load(path, mmap_mode="r")
@@ -225,7 +236,7 @@ def memory_worker(out, path, mode):
     peak[0] = max(peak[0], _anon_kb())
     Path(out).write_text(json.dumps({
         "mode": mode, "n_poses": len(X), "fit_seconds": tok.fit_time_, "added_anon_mb": (peak[0] - base) / 1024,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mb": _status_kb("VmHWM") / 1024,  # ru_maxrss would carry the parent's over exec
         "codebook_usage": tok.codebook_usage_,
     }))
 
@@ -273,11 +284,14 @@ def report(results):
     print(f"| {grid[1]:.1f} | {grid[2]:.1f} | {grid[2] / grid[1]:.2f} | {grid['2 cold']:.1f} | "
           f"{grid['2 cold'] / grid[1]:.2f} |")
     d = results["dask"]
-    print(f"\n3. tokenizing {d['n_poses']:,} poses (default model), blocks of {d['chunk']:,}")
-    print("| one process (poses/s) | Dask, 2 workers (poses/s) | ratio | ids equal |")
+    print(f"\n3. tokenizing {d['n_poses']:,} poses (default model), blocks of {d['chunk']:,}; one process: "
+          f"{d['n_poses'] / d['serial_seconds']:,.0f} poses/s (all cores)")
+    print("| Dask, 2 workers x 1 thread | poses/s | / one process | ids equal |")
     print("|---|---|---|---|")
-    one, two = d["n_poses"] / d["serial_seconds"], d["n_poses"] / (d["dask_seconds"] - d["dask_generation_seconds"])
-    print(f"| {one:,.0f} | {two:,.0f} | {two / one:.2f} | {d['equal']} |")
+    for environment in ("default", "without MALLOC_TRIM_THRESHOLD_"):
+        r = d[environment]
+        rate = d["n_poses"] / (r["dask_seconds"] - r["generation_seconds"])
+        print(f"| {environment} | {rate:,.0f} | {rate * d['serial_seconds'] / d['n_poses']:.2f} | {r['equal']} |")
     p = results["ddp"]
     print(f"\n4. fit on {p['n_poses']:,} poses, {p['n_epochs']} epochs, model {p['model']}")
     print("| processes | s per epoch (mean) | held-out joint error (mean, min-max over seeds) | seeds |")
@@ -302,25 +316,32 @@ def main():
         return ddp_worker(out, int(n), int(epochs), int(seed))
     if len(sys.argv) > 1 and sys.argv[1] == "--memory-worker":
         return memory_worker(*sys.argv[2:5])
+    sections = {"threads": threads_section, "dask": dask_section, "ddp": ddp_section, "memory": memory_section}
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--only", nargs="*", choices=("threads", "dask", "ddp", "memory"),
-                        help="run these sections only (the report needs all)")
+    parser.add_argument("--section", choices=sections, help="run one section in this process (used by the run)")
+    parser.add_argument("--out", help="with --section: where to write its results")
     args = parser.parse_args()
+    if args.section:
+        Path(args.out).write_text(json.dumps(sections[args.section](args.quick)))
+        return None
     import torch
 
-    sections = {"threads": threads_section, "dask": dask_section, "ddp": ddp_section, "memory": memory_section}
     results = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
                           f"torch {torch.__version__}, default threads {torch.get_num_threads()}",
                "quick": args.quick}
-    for name in args.only or sections:
-        results[name] = sections[name](args.quick)
+    # each section in a fresh process, so that none inherits another's processes or threads
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in sections:
+            out = Path(tmp) / f"{name}.json"
+            command = [sys.executable, str(Path(__file__).resolve()), "--section", name, "--out", str(out)]
+            subprocess.run(command + (["--quick"] if args.quick else []), check=True)
+            results[name] = json.loads(out.read_text())
     path = RESULTS / f"scale{'_quick' if args.quick else ''}.json"
-    if not args.only:
-        path.write_text(json.dumps(results, indent=2))
-        print(f"\nmachine: {results['machine']}")
-        report(results)
-        print(f"\nwrote {path.relative_to(ROOT)}")
+    path.write_text(json.dumps(results, indent=2))
+    print(f"\nmachine: {results['machine']}")
+    report(results)
+    print(f"\nwrote {path.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":
