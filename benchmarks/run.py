@@ -51,7 +51,8 @@ BENCHMARKS = {
     ),
     "speed": Benchmark("speed.py", "transform / inverse_transform throughput against the matmul limit",
                        json=False, minutes=2),
-    "threads": Benchmark("threads.py", "fit beside a busy process, GridSearchCV n_jobs, by n_threads", minutes=2),
+    "scale": Benchmark("scale.py", "busy machine, GridSearchCV n_jobs, Dask, torchrun, fits from disk",
+                       json=False, minutes=25),
     "fit_memory": Benchmark(
         "fit_memory.py", "peak memory of fit on all of COCO train", full=("--n-epochs", "1"),
         quick=("--n-epochs", "1", "--n-persons", "10000"), data=COCO[:1], json=False, minutes=1,

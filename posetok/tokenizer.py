@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import functools
+import math
 import os
 import time
 import warnings
@@ -21,7 +22,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from .codec import PoseCodec, token_residuals
-from .distributed import Moments, communicator
+from .distributed import LocalComm, Moments, communicator
 from .features import ENCODINGS, feature_names, features_from_ids, ids_from_features
 from .io import load as load_model
 from .io import save as save_model
@@ -29,7 +30,7 @@ from .nn import PoseTokenizerNet, TokenizerConfig
 from .normalization import MODES, PoseNormalizer, frame
 from .refinement import fit_residual_codebooks
 from .streaming import BLOCK_SIZE, SAMPLE_SIZE, is_out_of_core, n_rows
-from .training import STRATEGIES, StreamedData, TrainConfig, encode, train_tokenizer
+from .training import STRATEGIES, StreamedData, TrainConfig, _Data, _init_codebook, encode, run_epoch, train_tokenizer
 
 __all__ = ["PoseTokenizer", "CodebookCollapseWarning"]
 
@@ -249,6 +250,9 @@ def _torch_threads(n_threads, n_samples=None, fitting=False):
     finally:
         torch.set_num_threads(previous)
 
+
+# partial_fit's learning rate rises linearly over this many steps of all calls together.
+_PARTIAL_WARMUP_STEPS = 100
 
 # Fewer poses than this are encoded on one thread: the work is too small to share.
 _ONE_THREAD_BELOW = 256
@@ -804,6 +808,7 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
         self.codebook_usage_ = n_used / self.codebook_size
         self.device_ = str(device)
         self.fit_time_ = time.perf_counter() - tic
+        self.__dict__.pop("_partial_", None)  # a new fit: partial_fit starts a new optimizer
         if streamed:
             return None, None, None
         return self.codec_.with_refinement(keypoints, observed_t, ids.numpy().astype(np.int64)), keypoints, observed_t
@@ -863,6 +868,130 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
             raise ValueError(f"X has shape {X.shape}: fit needs at least one sample and one feature")
         _check_keypoint_columns(n_features, n_dims, self.n_dims)
         return n_features, n_dims
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y=None):
+        """Train on one batch of poses, continuing from the previous calls (incremental learning).
+
+        For data that arrives in pieces or is fed block by block (dask-ml's
+        ``Incremental``): the first call on an unfitted tokenizer fits the
+        normalisation to its poses (so make it representative: the scale is
+        not revised later), builds the network and starts the codebook by
+        k-means on them; every call then trains encoder, codebook and decoder
+        together for one pass over ``X`` in minibatches of ``batch_size``, at
+        ``learning_rate`` after a linear warm-up over the first 100 steps of
+        all calls (no cosine decay: the number of calls is not known), with
+        masking and dead-code re-seeding as in :meth:`fit`. Refinement
+        codebooks, if any, are refitted to the residuals of the latest
+        call's poses. On a fitted tokenizer (by :meth:`fit`, or loaded) the
+        first call continues from its model with a new optimizer; the
+        optimizer's state is kept between calls (and by pickle/joblib, not by
+        :meth:`save`). ``n_epochs``, ``pretrain_epochs`` and the staged
+        strategy belong to :meth:`fit`; ``strategy="staged"`` and
+        ``distributed=True`` are refused.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_dims * n_keypoints) or (n_samples, n_keypoints, n_dims)
+            A batch of poses, as for :meth:`fit`.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : PoseTokenizer
+
+        Examples
+        --------
+        >>> from posetok import PoseTokenizer
+        >>> from posetok.datasets import make_stick_figures
+        >>> X, _ = make_stick_figures(600, random_state=0)
+        >>> tok = PoseTokenizer(n_tokens=4, codebook_size=16, random_state=0)
+        >>> for batch in np.array_split(X, 3):
+        ...     tok = tok.partial_fit(batch)
+        >>> len(tok.history_), tok.transform(X[:2]).shape
+        (3, (2, 4))
+        """
+        if self.strategy != "joint":
+            raise ValueError("partial_fit trains encoder, codebook and decoder together: it needs strategy='joint' "
+                             f"(got {self.strategy!r}); the staged strategy needs fit")
+        if self.distributed:
+            raise ValueError("partial_fit runs in one process; fit with distributed=True under torchrun instead")
+        self._partial_fit_keeping_state(X)
+        return self
+
+    @_with_threads
+    def _partial_fit_keeping_state(self, X):
+        with _restoring_input_attributes(self), _training_torch_state():
+            self._partial_fit(X)
+
+    def _partial_fit(self, X):
+        tic = time.perf_counter()
+        fitted = "codec_" in self.__dict__
+        if fitted:
+            X = self._validated(X)
+            n_dims, normalizer, net = self.n_dims_, self.normalizer_, copy.deepcopy(self.network_)
+        else:
+            X, n_dims = _flatten_keypoints(X, self.n_dims)
+            X = validate_data(self, X, dtype=np.float64, ensure_all_finite="allow-nan", reset=True)
+            _check_keypoint_columns(X.shape[1], n_dims, self.n_dims)
+            normalizer, net = None, None
+        observed = _observed_mask(X, n_dims)
+        if normalizer is None:
+            normalizer = PoseNormalizer.fit(X, self.normalize, n_dims=n_dims)
+            _warn_if_outliers(normalizer.transform(X) * normalizer.scale, normalizer.scale)
+        keypoints, observed_t = _network_input(normalizer.transform(X), observed)
+        state = self.__dict__.get("_partial_") if fitted else None
+        seed = state["seed"] if state else _seed(self.random_state)
+        calls, steps = (state["calls"], state["steps"]) if state else (0, 0)
+        device = _resolve_device(self.device)
+        train_config = TrainConfig(batch_size=self.batch_size, learning_rate=self.learning_rate,
+                                   commitment_weight=self.commitment_weight, mask_probability=self.mask_probability)
+        generator = torch.Generator().manual_seed(seed + calls)
+        devices = [device.index or 0] if device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(seed + calls)
+            data = _Data(keypoints.to(device), observed_t.to(device))
+            if net is None:
+                net = PoseTokenizerNet(self._network_config(X.shape[1] // n_dims, n_dims)).to(device)
+                _init_codebook(net, data, lambda v: _kmeans_codebook(v, self.codebook_size, seed), train_config,
+                               generator, LocalComm())
+            net = net.to(device)
+            optimizer = torch.optim.AdamW(list(net.encoder.parameters()) + list(net.decoder.parameters()),
+                                          lr=self.learning_rate, weight_decay=train_config.weight_decay)
+            if state is not None and state["optimizer"] is not None:
+                optimizer.load_state_dict(state["optimizer"])  # moves its tensors to the parameters' device
+            scheduler = torch.optim.lr_scheduler.LambdaLR(
+                optimizer, lambda step: min(1.0, (steps + step + 1) / _PARTIAL_WARMUP_STEPS))
+            net.quantizer.comm = LocalComm()
+            try:
+                record = run_epoch(net, data, optimizer, scheduler, train_config, True, generator)
+            finally:
+                del net.quantizer.comm
+        net = net.cpu().eval()
+        history = list(self.__dict__.get("history_", [])) if fitted else []
+        record = {"phase": "partial", "epoch": len(history) + 1, **record, "time": time.perf_counter() - tic}
+        record["mean_joint_error"] *= normalizer.scale
+        history.append(record)
+        if self.verbose:
+            print(f"[PoseTokenizer] partial_fit call {calls + 1}: loss {record['reconstruction_loss']:.4f}, "
+                  f"joint error {record['mean_joint_error']:.4g}, codebook usage {record['codebook_usage']:.0%}",
+                  flush=True)
+        ids = encode(net, keypoints, observed_t)
+        n_used = len(torch.unique(ids))
+        n_steps = math.ceil(len(X) / self.batch_size)
+        optimizer_state = optimizer.state_dict()
+        optimizer_state["state"] = {k: {n: t.cpu() if torch.is_tensor(t) else t for n, t in v.items()}
+                                    for k, v in optimizer_state["state"].items()}
+
+        self.n_keypoints_ = net.config.n_keypoints
+        self.codec_ = PoseCodec(net, self._fit_refinement(net, keypoints, observed, ids, seed), normalizer)
+        self.bits_per_pose_ = self._bits_per_pose()
+        self.history_ = history
+        self.codebook_usage_ = n_used / self.codebook_size
+        self.device_ = str(device)
+        self.fit_time_ = time.perf_counter() - tic
+        self._partial_ = {"seed": seed, "calls": calls + 1, "steps": steps + n_steps, "optimizer": optimizer_state}
 
     @_fit_context(prefer_skip_nested_validation=True)
     @_with_threads
