@@ -1,5 +1,6 @@
 """Failing clearly and never losing work: divergence, interrupts, threads, fuzzed input."""
 
+import copy
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -113,7 +114,8 @@ wrong_dims = arrays(np.float64, st.tuples(st.integers(1, 3), st.integers(1, 13),
 @FAST
 @given(X=bad_arrays)
 def test_malformed_input_rejected_by_every_method(tiny_fitted, X):
-    for method in (PoseTokenizer(**TINY).fit, tiny_fitted.transform, tiny_fitted.score):
+    for method in (PoseTokenizer(**TINY).fit, PoseTokenizer(**TINY).partial_fit, tiny_fitted.transform,
+                   tiny_fitted.score, copy.deepcopy(tiny_fitted).partial_fit):
         with pytest.raises((ValueError, TypeError)):
             method(X)
 
@@ -140,7 +142,7 @@ bad_ids = st.one_of(
 @given(X=arrays(np.float64, st.tuples(st.integers(1, 5), st.sampled_from([2, 24, 28])),
                 elements=st.floats(-10, 10)))
 def test_other_skeleton_rejected_after_fit(tiny_fitted, X):
-    for method in (tiny_fitted.transform, tiny_fitted.score):
+    for method in (tiny_fitted.transform, tiny_fitted.score, copy.deepcopy(tiny_fitted).partial_fit):
         with pytest.raises(ValueError, match="features"):
             method(X)
 
