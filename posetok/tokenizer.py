@@ -456,7 +456,7 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
         the call and put back afterwards. None leaves torch's setting
         (``torch.get_num_threads()``, all cores by default) as it is. On a
         machine whose cores are busy with other work, threads that wait for
-        each other can make a fit about twice as slow: ``"auto"`` takes
+        each other can make a fit two to three times slower: ``"auto"`` takes
         torch's setting less the cores other processes keep busy (measured
         for 0.1 s at the start of a fit; Linux), and one thread for
         transforms of under 256 poses; ``n_threads=1`` is never slowed by
