@@ -360,16 +360,22 @@ def fit(args):
 
     if Path(args.output).suffix != ".posetok":
         raise CommandError(f"-o {args.output}: the model is written in the safe format; name it *.posetok")
-    keypoints, _, _ = read_poses(args.input, min_confidence=args.min_confidence, n_dims=args.n_dims)
-    X = keypoints[~np.isnan(keypoints).all((1, 2))]
+    if Path(args.input).suffix == ".npy":
+        X = _npy_poses(args.input, args.n_dims)
+    else:
+        keypoints, _, _ = read_poses(args.input, min_confidence=args.min_confidence, n_dims=args.n_dims)
+        X = keypoints[~np.isnan(keypoints).all((1, 2))]
     params = dict(n_tokens=args.n_tokens, codebook_size=args.codebook_size, refinement_stages=args.refinement_stages,
                   refinement_codebook_size=args.refinement_codebook_size, normalize=args.normalize,
                   mask_probability=args.mask_probability, n_epochs=args.n_epochs, random_state=args.seed,
                   device=args.device, n_threads=args.n_threads, verbose=0 if args.quiet else 1)
+    if X.ndim == 2:  # a flat .npy file: --n-dims says how to read it
+        params["n_dims"] = args.n_dims
     n_poses = len(X)
     with _process_group(args.device) as (rank, world):
         if world > 1:  # under torchrun: each rank fits on its share of the poses, rank 0 writes the model
-            X, params["distributed"] = X[rank::world], True
+            rows = np.array_split(np.arange(len(X)), world)[rank]  # contiguous: a memmap stays one
+            X, params["distributed"] = (X[rows[0] : rows[-1] + 1] if len(rows) else X[:0]), True
         tok = PoseTokenizer(**params).fit(X)
         if rank == 0:
             path = tok.save(args.output)
@@ -378,6 +384,26 @@ def fit(args):
                   f"{tok.n_dims_}-D keypoints{shards}, {tok.bits_per_pose_:.0f} bits per pose, codebook usage "
                   f"{tok.codebook_usage_:.0%}, {tok.fit_time_:.0f} s -> {path}")
     return 0
+
+
+def _npy_poses(path, n_dims):
+    """The poses of a ``.npy`` file, memory-mapped (fit streams them from disk): (n, K, D), or (n, D * K)
+    with ``--n-dims``. Nothing is loaded or filtered, so a pose with no observed joint is an error."""
+    path = Path(path)
+    if not path.is_file():
+        raise CommandError(f"{path} does not exist or is not a file")
+    try:
+        poses = np.load(path, mmap_mode="r")  # no pickles: an object array is refused
+    except ValueError as exc:
+        raise CommandError(f"{path}: {exc}") from exc
+    if poses.ndim == 2 and n_dims is not None:
+        return poses
+    if poses.ndim != 3:
+        raise CommandError(f"{path} holds an array of shape {poses.shape}; a .npy file for fit holds "
+                           "(n_poses, n_keypoints, n_dims), or (n_poses, n_dims * n_keypoints) with --n-dims")
+    if n_dims is not None and poses.shape[2] != n_dims:
+        raise CommandError(f"{path} holds {poses.shape[2]}-D keypoints, --n-dims says {n_dims}")
+    return poses
 
 
 @contextlib.contextmanager
@@ -525,7 +551,7 @@ def _parser():
     p.add_argument("--progress", **progress)
 
     p = sub.add_parser("fit", help="fit a tokenizer on a keypoint file and save it (.posetok)")
-    p.add_argument("input", help="COCO .json, .npz with 'keypoints', or .csv")
+    p.add_argument("input", help="COCO .json, .npz with 'keypoints', .csv, or .npy (streamed from disk)")
     p.add_argument("-o", "--output", required=True, help="the model file to write, *.posetok")
     p.add_argument("--n-tokens", type=int, default=32)
     p.add_argument("--codebook-size", type=int, default=256)

@@ -218,3 +218,46 @@ def test_the_readme_commands_with_the_pretrained_model(capsys, tmp_path, monkeyp
     labelled = original[..., 2] > 0
     error = np.linalg.norm(decoded[..., :2] - original[..., :2], axis=-1)[labelled]
     assert np.median(error) < 4.0  # pixels (1.5 measured), persons of 100-400 px
+
+
+def test_fit_streams_a_npy_file_from_disk(tmp_path, monkeypatch):
+    import posetok.tokenizer as tokenizer_module
+    from posetok import PoseTokenizer
+    from posetok.cli import main
+    from posetok.datasets import make_stick_figures, make_stick_figures_3d
+
+    monkeypatch.setattr(tokenizer_module, "BLOCK_SIZE", 500)
+    seen = []
+    real = tokenizer_module.PoseTokenizer._scan
+
+    def spy(self, X, seed):
+        seen.append(type(X))
+        return real(self, X, seed)
+
+    monkeypatch.setattr(tokenizer_module.PoseTokenizer, "_scan", spy)
+    X, _ = make_stick_figures(1200, random_state=0)
+    np.save(tmp_path / "poses.npy", X.reshape(-1, 13, 2))
+    args = ["--n-tokens", "4", "--codebook-size", "16", "--n-epochs", "2", "--quiet"]
+    assert main(["fit", str(tmp_path / "poses.npy"), "-o", str(tmp_path / "m.posetok"), *args]) == 0
+    assert seen == [np.memmap]  # streamed, not loaded
+    assert PoseTokenizer.load(tmp_path / "m.posetok").n_keypoints_ == 13
+    X3, _ = make_stick_figures_3d(600, random_state=0)
+    np.save(tmp_path / "flat.npy", X3.reshape(len(X3), -1))
+    assert main(["fit", str(tmp_path / "flat.npy"), "-o", str(tmp_path / "m3.posetok"), "--n-dims", "3", *args]) == 0
+    assert PoseTokenizer.load(tmp_path / "m3.posetok").n_dims_ == 3
+
+
+@pytest.mark.parametrize("array, message", [
+    (np.zeros((4, 26)), "with --n-dims"),
+    (np.zeros((4, 13, 2, 1)), "shape (4, 13, 2, 1)"),
+    (np.array([{"a": 1}], dtype=object), "bad.npy: Array can't be memory-mapped: Python objects"),
+])
+def test_fit_refuses_bad_npy_files_in_one_line(tmp_path, capsys, array, message):
+    from posetok.cli import main
+
+    np.save(tmp_path / "bad.npy", array, allow_pickle=True)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", str(tmp_path / "bad.npy"), "-o", str(tmp_path / "m.posetok"), "--quiet"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "posetok fit: error:" in err and message in err and "Traceback" not in err
