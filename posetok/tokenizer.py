@@ -308,8 +308,11 @@ def _with_threads(method):
     def wrapper(self, *args, **kwargs):
         X = args[0] if args else kwargs.get("X")
         n_samples = X.shape[0] if hasattr(X, "shape") and len(X.shape) else None
-        fitting = method.__name__ in ("_fit_keeping_state", "fit_transform")
-        with _torch_threads(self.n_threads, n_samples, fitting):
+        fitting = method.__name__ in ("_fit_keeping_state", "_partial_fit_keeping_state", "fit_transform")
+        n_threads = self.n_threads
+        if n_threads is None and self.random_state is None:  # no seed, nothing to reproduce: share the machine
+            n_threads = "auto"
+        with _torch_threads(n_threads, n_samples, fitting):
             return method(self, *args, **kwargs)
 
     return wrapper
@@ -453,8 +456,10 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
     n_threads : int, "auto" or None, default=None
         Torch threads for :meth:`fit`, :meth:`transform`,
         :meth:`inverse_transform` and :meth:`score`: set for the duration of
-        the call and put back afterwards. None leaves torch's setting
-        (``torch.get_num_threads()``, all cores by default) as it is. On a
+        the call and put back afterwards. None (the default) means
+        ``"auto"`` when ``random_state`` is None, and otherwise leaves torch's
+        setting (``torch.get_num_threads()``, all cores by default) as it is,
+        so that a seed reproduces its model. On a
         machine whose cores are busy with other work, threads that wait for
         each other can make a fit two to three times slower: ``"auto"`` takes
         torch's setting less the cores other processes keep busy (measured
@@ -487,8 +492,9 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
         Seeds weight initialisation, shuffling, k-means and re-seeding. The same
         seed gives the same tokens on the CPU with the same number of torch
         threads (floating-point sums depend on how the work is split). ``None``
-        draws a fresh seed from the operating system. numpy's and torch's
-        global RNG states are never touched.
+        draws a fresh seed from the operating system (and, with
+        ``n_threads=None``, lets the thread count follow the machine's load).
+        numpy's and torch's global RNG states are never touched.
 
     Attributes
     ----------

@@ -429,3 +429,27 @@ def test_n_threads_auto_fits_with_the_chosen_count_and_puts_torch_back(stick_fig
     assert set(seen) == {1} and torch.get_num_threads() == before
     ids = tok.transform(X)
     np.testing.assert_array_equal(ids, PoseTokenizer(**TINY, n_threads=1).fit(X).transform(X))
+
+
+def test_default_threads_follow_the_load_only_without_a_seed(stick_figures, monkeypatch):
+    import posetok.tokenizer as module
+    import posetok.training as training
+
+    if torch.get_num_threads() < 2:
+        pytest.skip("needs torch with at least 2 threads")
+    monkeypatch.setattr(module, "_free_cores", lambda window: 1)  # another process keeps a core busy
+    seen, real = [], training.run_epoch
+
+    def spy(*args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(training, "run_epoch", spy)
+    X = stick_figures[0][:200]
+    monkeypatch.setitem(module._LOAD, "time", -np.inf)
+    PoseTokenizer(**{**TINY, "random_state": None}).fit(X)  # nothing to reproduce: the free core only
+    assert set(seen) == {1}
+    seen.clear()
+    monkeypatch.setitem(module._LOAD, "time", -np.inf)
+    PoseTokenizer(**TINY).fit(X)  # a seed: torch's setting, so that the seed reproduces the model
+    assert set(seen) == {torch.get_num_threads()}
