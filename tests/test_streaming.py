@@ -185,3 +185,13 @@ def test_pose_mode_moments_are_those_of_the_framed_poses(poses):
     reference = PoseNormalizer.fit(X, "pose", n_dims=2)
     np.testing.assert_allclose(mean, reference.mean, atol=1e-12)
     assert scale == pytest.approx(reference.scale, rel=1e-12)
+
+
+def test_streamed_fit_with_per_pose_normalisation(tmp_path, poses, small_blocks):
+    X = poses[0][:2500]
+    streamed = PoseTokenizer(**TINY, normalize="pose").fit(_memmap(tmp_path, X))
+    in_memory = PoseTokenizer(**TINY, normalize="pose").fit(X)
+    np.testing.assert_allclose(streamed.mean_, in_memory.mean_, rtol=1e-12, atol=1e-15)
+    assert streamed.scale_ == pytest.approx(in_memory.scale_, rel=1e-12)
+    assert streamed.normalize_ == "pose"
+    np.testing.assert_array_equal(streamed.transform(_memmap(tmp_path, X)), streamed.transform(X))
