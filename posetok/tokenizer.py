@@ -135,6 +135,12 @@ def _row_blocks(n):
         yield start, min(start + BLOCK_SIZE, n)
 
 
+def _read_blocks(X, n_features):
+    """``(start, block)``: the rows of an out-of-core X, block by block, each validated (:func:`_read_rows`)."""
+    for start, stop in _row_blocks(n_rows(X)):
+        yield start, _read_rows(X, start, stop, n_features)
+
+
 def _code_counts(net, ids, X, read):
     """Uses of each code by the training poses (``ids``, or every block of an out-of-core ``X`` through
     ``read``), and the number of ids."""
@@ -841,8 +847,7 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
         keep = min(1.0, SAMPLE_SIZE / n)
         rng = np.random.default_rng(seed)
         moments, sample = None, []
-        for start, _ in _row_blocks(n):
-            block = _read_rows(X, start, min(start + BLOCK_SIZE, n), n_features)
+        for start, block in _read_blocks(X, n_features):
             _observed_mask(block, n_dims, start)
             m = Moments.of(frame(block, self.normalize, n_dims)[0])
             moments = m if moments is None else moments.merge(m)
@@ -937,12 +942,10 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
         if fitted:
             X = self._validated(X)
             n_dims, normalizer, net = self.n_dims_, self.normalizer_, copy.deepcopy(self.network_)
+            observed = _observed_mask(X, n_dims)
         else:
-            X, n_dims = _flatten_keypoints(X, self.n_dims)
-            X = validate_data(self, X, dtype=np.float64, ensure_all_finite="allow-nan", reset=True)
-            _check_keypoint_columns(X.shape[1], n_dims, self.n_dims)
-            normalizer, net = None, None
-        observed = _observed_mask(X, n_dims)
+            shard = self._validated_for_fit(X, LocalComm(), 0)
+            X, observed, n_dims, normalizer, net = shard["X"], shard["observed"], shard["n_dims"], None, None
         if normalizer is None:
             normalizer = PoseNormalizer.fit(X, self.normalize, n_dims=n_dims)
             _warn_if_outliers(normalizer.transform(X) * normalizer.scale, normalizer.scale)
@@ -969,11 +972,7 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
                 optimizer.load_state_dict(state["optimizer"])  # moves its tensors to the parameters' device
             scheduler = torch.optim.lr_scheduler.LambdaLR(
                 optimizer, lambda step: min(1.0, (steps + step + 1) / _PARTIAL_WARMUP_STEPS))
-            net.quantizer.comm = LocalComm()
-            try:
-                record = run_epoch(net, data, optimizer, scheduler, train_config, True, generator)
-            finally:
-                del net.quantizer.comm
+            record = run_epoch(net, data, optimizer, scheduler, train_config, True, generator)
         net = net.cpu().eval()
         history = list(self.__dict__.get("history_", [])) if fitted else []
         record = {"phase": "partial", "epoch": len(history) + 1, **record, "time": time.perf_counter() - tic}
@@ -1049,8 +1048,7 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
             (:meth:`get_feature_names_out` names the columns).
         """
         if is_out_of_core(X):
-            parts = [self.transform(_read_rows(X, start, stop, self.n_features_in_))
-                     for start, stop in _row_blocks(n_rows(X))]
+            parts = [self.transform(block) for _, block in _read_blocks(X, self.n_features_in_)]
             return sp.vstack(parts, format="csr") if sp.issparse(parts[0]) else np.concatenate(parts)
         keypoints, observed = self._normalised(X)
         ids, latent = self.codec_.encode(keypoints, observed, with_latent=self.encode == "latent")
@@ -1113,11 +1111,8 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
             reconstruction.
         """
         total, count = 0.0, 0
-        blocks = [(X, 0, None)] if not is_out_of_core(X) else [
-            (None, start, stop) for start, stop in _row_blocks(n_rows(X))]
-        for block, start, stop in blocks:
-            if block is None:
-                block = _read_rows(X, start, stop, self.n_features_in_)
+        blocks = (block for _, block in _read_blocks(X, self.n_features_in_)) if is_out_of_core(X) else [X]
+        for block in blocks:
             keypoints, observed = self._normalised(block)
             residuals = self.codec_.residuals(keypoints, observed)
             dist = np.linalg.norm(residuals, axis=-1)[observed.numpy()]

@@ -55,8 +55,23 @@ class TrainConfig:
     kmeans_max_vectors: int = 20000
 
 
+class _Batches:
+    """Shared by the data sources: ``n_batches`` batches taken from successive shuffled passes."""
+
+    def batches(self, batch_size, generator, n_batches=None):
+        """``n_batches`` shuffled batches (default: one pass); further passes reshuffle."""
+        n_batches = math.ceil(len(self) / batch_size) if n_batches is None else n_batches
+        done = 0
+        while done < n_batches:
+            for batch in self._pass(batch_size, generator):
+                if done == n_batches:
+                    return
+                yield batch
+                done += 1
+
+
 @dataclass
-class _Data:
+class _Data(_Batches):
     """Training poses held in memory: one shuffle of all of them per epoch."""
 
     keypoints: torch.Tensor  # (n, K, n_dims), NaN replaced by 0
@@ -65,19 +80,11 @@ class _Data:
     def __len__(self) -> int:
         return len(self.keypoints)
 
-    def batches(self, batch_size, generator, n_batches=None):
-        """``n_batches`` shuffled batches (default: one pass); further passes reshuffle."""
-        n = len(self)
-        n_batches = math.ceil(n / batch_size) if n_batches is None else n_batches
-        done = 0
-        while done < n_batches:
-            order = torch.randperm(n, generator=generator, device="cpu").to(self.keypoints.device)
-            for start in range(0, n, batch_size):
-                if done == n_batches:
-                    return
-                idx = order[start : start + batch_size]
-                yield self.keypoints[idx], self.observed[idx]
-                done += 1
+    def _pass(self, batch_size, generator):
+        order = torch.randperm(len(self), generator=generator, device="cpu").to(self.keypoints.device)
+        for start in range(0, len(self), batch_size):
+            idx = order[start : start + batch_size]
+            yield self.keypoints[idx], self.observed[idx]
 
     def sample(self, n_rows, generator):
         """``n_rows`` poses drawn without replacement."""
@@ -85,7 +92,7 @@ class _Data:
         return self.keypoints[rows], self.observed[rows]
 
 
-class StreamedData:
+class StreamedData(_Batches):
     """Training poses read block by block from an array that stays on disk.
 
     ``read(start, stop)`` returns the network's inputs (keypoints, observed) of
@@ -121,16 +128,6 @@ class StreamedData:
             carry = (kp[full:].cpu(), obs[full:].cpu()) if full < len(kp) else None
         if carry is not None:
             yield carry[0].to(self.device), carry[1].to(self.device)
-
-    def batches(self, batch_size, generator, n_batches=None):
-        n_batches = math.ceil(self.n / batch_size) if n_batches is None else n_batches
-        done = 0
-        while done < n_batches:
-            for batch in self._pass(batch_size, generator):
-                if done == n_batches:
-                    return
-                yield batch
-                done += 1
 
     def sample(self, n_rows, generator):
         kp, obs = self._sample
