@@ -46,20 +46,25 @@ def _apply(block, model, method, columns):
     return pd.DataFrame(out, columns=columns, index=block.index)
 
 
+def _output_columns(tokenizer, method):
+    """Names of the output columns of ``tokenizer.method``: ``get_feature_names_out()`` for
+    ``transform``; the training columns' names (``x0, x1, ...`` for an array) for ``inverse_transform``."""
+    if method == "transform":
+        return list(tokenizer.get_feature_names_out())
+    return list(getattr(tokenizer, "feature_names_in_", [f"x{i}" for i in range(tokenizer.n_features_in_)]))
+
+
 def _map(tokenizer, X, method):
     check_is_fitted(tokenizer)
     dask, da = _import_dask()
     model = dask.delayed(tokenizer, pure=True, traverse=False)
-    n_out = tokenizer.n_features_in_ if method == "inverse_transform" else len(tokenizer.get_feature_names_out())
+    columns = _output_columns(tokenizer, method)
+    n_out = len(columns)
     # the output of one pose tells the dtype (and sparsity) of every block's
     example = _example_output(tokenizer) if method == "transform" else np.empty((0, n_out))
     if hasattr(X, "map_partitions"):  # a Dask DataFrame
         import pandas as pd
 
-        if method == "transform":
-            columns = list(tokenizer.get_feature_names_out())
-        else:
-            columns = list(getattr(tokenizer, "feature_names_in_", [f"x{i}" for i in range(n_out)]))
         meta = pd.DataFrame({c: np.empty(0, dtype=example.dtype) for c in columns})
         return X.map_partitions(_apply, model, method, columns, meta=meta)
     if not isinstance(X, da.Array):
@@ -200,9 +205,5 @@ class BatchTransformer:
         out = apply(inputs if named else inputs.to_numpy())  # names are checked when the model has them
         if sp.issparse(out):
             out = out.toarray()
-        if self.method == "transform":
-            columns = list(self.model.get_feature_names_out())
-        else:
-            columns = list(getattr(self.model, "feature_names_in_", [f"x{i}" for i in range(out.shape[1])]))
-        result = pd.DataFrame(out, columns=columns, index=batch.index)
+        result = pd.DataFrame(out, columns=_output_columns(self.model, self.method), index=batch.index)
         return pd.concat([batch[self.keep], result], axis=1) if self.keep else result
