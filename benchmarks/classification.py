@@ -21,8 +21,9 @@ coordinates (mean-imputed) with the tokenizer's one-hot ids and its latent
 token vectors (``encode="latent"``). Video level compares mean+std pooled
 coordinates (the reference of issue 14), coordinates with the recommended
 pooling (``TemporalPool``: mean, std, velocity |mean| and std), the latent
-vectors with the same pooling (the recommended recipe) and the TF-IDF bag of
-tokens. Frame-level training and test frames are every 8th frame (consecutive
+vectors with the same pooling, the TF-IDF bag of tokens, and the latent vectors
+of a ``MotionTokenizer`` (a tokenizer over windows of 8 consecutive frames,
+fitted on every 2nd window of the training videos) with the same pooling. Frame-level training and test frames are every 8th frame (consecutive
 frames are near duplicates); video level uses every frame.
 """
 
@@ -46,7 +47,7 @@ from sklearn.preprocessing import StandardScaler
 from posetok import PoseTokenizer
 from posetok.datasets import make_stick_figures
 from posetok.readers import load_penn_action
-from posetok.video import BagOfTokens, TemporalPool, split_by_group
+from posetok.video import BagOfTokens, MotionTokenizer, TemporalPool, split_by_group
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "examples"))
@@ -92,7 +93,7 @@ def drop_joints(X, joints):
     return kp.reshape(len(X), -1), ~np.isnan(kp[..., 0]).all(1)
 
 
-def penn_run(X, y, video, train, fraction, seed, n_epochs, rows, tag):
+def penn_run(X, y, video, train, fraction, seed, n_epochs, rows, tag, motion_window=8):
     sel = choose_videos(video, y, train, fraction, seed)
     test = ~train
     n_videos = len(np.unique(video[sel]))
@@ -138,6 +139,14 @@ def penn_run(X, y, video, train, fraction, seed, n_epochs, rows, tag):
     ids_te = [ids.transform(v) for v in videos_te]
     record("video", "bag of tokens, tf-idf",
            accuracy(bag.fit_transform(ids_tr), yv_tr, bag.transform(ids_te), yv_te, sparse=True))
+    if motion_window:
+        tic = time.perf_counter()
+        motion = MotionTokenizer(PoseTokenizer(n_epochs=n_epochs, random_state=seed, encode="latent"),
+                                 window=motion_window, fit_stride=2).fit(videos_tr)
+        print(f"  motion tokenizer ({motion_window} frames) fitted in {time.perf_counter() - tic:.0f} s", flush=True)
+        mot_tr, mot_te = motion.transform(videos_tr), motion.transform(videos_te)
+        record("video", f"motion tokens ({motion_window} frames) latent, recommended pooling",
+               accuracy(pool.fit_transform(mot_tr), yv_tr, pool.transform(mot_te), yv_te))
 
 
 def stick_run(n_train, seed, n_epochs, rows):

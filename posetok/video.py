@@ -27,7 +27,7 @@ from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.feature_extraction.text import TfidfTransformer
 from sklearn.utils.validation import check_array, check_is_fitted
 
-__all__ = ["split_by_group", "PerFrame", "BagOfTokens", "MeanPool", "TemporalPool"]
+__all__ = ["split_by_group", "PerFrame", "MotionTokenizer", "BagOfTokens", "MeanPool", "TemporalPool"]
 
 
 def split_by_group(X, groups, y=None):
@@ -183,6 +183,198 @@ class PerFrame(TransformerMixin, BaseEstimator):
         seqs = _check_sequences(X, keypoint_arrays=True)
         out = self.transformer_.transform(np.concatenate(seqs))
         return np.split(np.asarray(out), np.cumsum([len(s) for s in seqs])[:-1])
+
+
+def _check_positive_int(value, name):
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
+    if value < 1:
+        raise ValueError(f"{name} must be at least 1, got {value}")
+    return int(value)
+
+
+class MotionTokenizer(TransformerMixin, BaseEstimator):
+    """Tokens of short windows of frames: a pose tokenizer over stacked frames.
+
+    A window of ``window`` frames, ``dilation`` frames apart, is one "pose"
+    whose keypoints are those of its frames one after another (``window *
+    n_keypoints`` keypoints). A clone of ``tokenizer`` is fitted on such
+    windows, so each token codes a piece of motion instead of a still pose, as
+    motion VQ-VAEs (T2M-GPT, MoMask) do with temporal convolutions; here the
+    compositional encoder sees the whole window at once. ``transform`` gives,
+    for every video, the tokenizer's output for each window, one window per
+    frame (stride 1), ready for :class:`TemporalPool`.
+
+    Missing joints (NaN) are handled by the tokenizer, as in single frames. A
+    video shorter than a window is padded by repeating its last frame.
+
+    Parameters
+    ----------
+    tokenizer : estimator, default=None
+        The window-level tokenizer; ``None`` means
+        ``PoseTokenizer(encode="latent")``, the output measured best for
+        classifiers (docs/benchmarks.md). Any :class:`~posetok.PoseTokenizer`
+        configuration works, including other ``encode`` values.
+    window : int, default=8
+        Frames per window.
+    dilation : int, default=1
+        Frames between two consecutive frames of a window; a window spans
+        ``(window - 1) * dilation + 1`` frames.
+    fit_stride : int, default=2
+        Fit on every ``fit_stride``-th window of each video (consecutive
+        windows overlap almost entirely); ``transform`` always uses every
+        window.
+
+    Attributes
+    ----------
+    tokenizer_ : estimator
+        The fitted clone of ``tokenizer``.
+    frame_shape_ : tuple of int
+        The shape of one frame seen in fit: ``(n_features,)`` for flat
+        frames, ``(n_keypoints, n_dims)`` otherwise.
+
+    See Also
+    --------
+    PerFrame : A tokenizer (or any transformer) applied to single frames.
+    TemporalPool : Pools the per-window outputs into one row per video.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from posetok import PoseTokenizer
+    >>> rng = np.random.default_rng(0)
+    >>> videos = [rng.normal(size=(40, 13, 2)).cumsum(0) for _ in range(10)]
+    >>> motion = MotionTokenizer(PoseTokenizer(n_tokens=4, codebook_size=8, n_epochs=2,
+    ...                                        random_state=0), window=4).fit(videos)
+    >>> ids = motion.transform(videos)
+    >>> len(ids), ids[0].shape                  # one row of 4 token ids per window
+    (10, (37, 4))
+    >>> motion.inverse_transform(ids)[0].shape  # frames back, overlapping windows averaged
+    (40, 13, 2)
+    """
+
+    def __init__(self, tokenizer=None, *, window=8, dilation=1, fit_stride=2):
+        self.tokenizer = tokenizer
+        self.window = window
+        self.dilation = dilation
+        self.fit_stride = fit_stride
+
+    def _span(self):
+        window = _check_positive_int(self.window, "window")
+        dilation = _check_positive_int(self.dilation, "dilation")
+        return window, dilation, (window - 1) * dilation + 1
+
+    def _windows(self, video, stride=1):
+        """The windows of one video as rows of ``window * n_keypoints`` keypoints."""
+        window, dilation, span = self._span()
+        v = np.asarray(video, dtype=np.float64)
+        if len(v) < span:
+            v = np.concatenate([v, np.repeat(v[-1:], span - len(v), axis=0)])
+        starts = np.arange(0, len(v) - span + 1, stride)
+        frames = v[starts[:, None] + dilation * np.arange(window)[None]]  # (n_windows, window, *frame)
+        if v.ndim == 2:
+            return frames.reshape(len(starts), -1)
+        return frames.reshape(len(starts), window * v.shape[1], v.shape[2])
+
+    def _sequences(self, X):
+        seqs = _check_sequences(X, keypoint_arrays=True)
+        if hasattr(self, "frame_shape_") and seqs[0].shape[1:] != self.frame_shape_:
+            raise ValueError(f"the videos have frames of shape {seqs[0].shape[1:]}, but this MotionTokenizer "
+                             f"was fitted on frames of shape {self.frame_shape_}")
+        if len({s.shape[1:] for s in seqs}) > 1:
+            raise ValueError("every video must have frames of the same shape, got "
+                             f"{sorted({s.shape[1:] for s in seqs})}")
+        return seqs
+
+    def fit(self, X, y=None):
+        """Fit the tokenizer on the windows of all videos.
+
+        Parameters
+        ----------
+        X : sequence of array-like of shape (n_frames_i, n_features) or (n_frames_i, n_keypoints, n_dims)
+            The videos, as the frame-level tokenizer takes single frames.
+        y : ignored
+            Labels are per video, not per window; the tokenizer is fitted without them.
+
+        Returns
+        -------
+        self : MotionTokenizer
+        """
+        from .tokenizer import PoseTokenizer
+
+        stride = _check_positive_int(self.fit_stride, "fit_stride")
+        self._span()
+        for attr in ("tokenizer_", "frame_shape_"):
+            self.__dict__.pop(attr, None)
+        seqs = self._sequences(X)
+        windows = np.concatenate([self._windows(s, stride) for s in seqs])
+        base = PoseTokenizer(encode="latent") if self.tokenizer is None else self.tokenizer
+        self.tokenizer_ = clone(base).fit(windows)
+        self.frame_shape_ = seqs[0].shape[1:]
+        return self
+
+    def transform(self, X):
+        """The tokenizer's output for every window (stride 1) of each video.
+
+        Parameters
+        ----------
+        X : sequence of array-like of shape (n_frames_i, n_features) or (n_frames_i, n_keypoints, n_dims)
+
+        Returns
+        -------
+        Xt : list of ndarray or sparse matrix
+            One per video, one row per window: ``max(1, n_frames_i - span + 1)``
+            rows, where ``span = (window - 1) * dilation + 1``.
+        """
+        check_is_fitted(self)
+        seqs = self._sequences(X)
+        windows = [self._windows(s) for s in seqs]
+        out = self.tokenizer_.transform(np.concatenate(windows))
+        bounds = np.cumsum([len(w) for w in windows])[:-1]
+        if sp.issparse(out):
+            out = out.tocsr()
+            return [out[a:b] for a, b in zip(np.r_[0, bounds], np.r_[bounds, out.shape[0]])]
+        return np.split(np.asarray(out), bounds)
+
+    def inverse_transform(self, X):
+        """Frames back from the windows' tokens; a frame in several windows gets their mean.
+
+        Parameters
+        ----------
+        X : sequence of array-like
+            One item per video, as :meth:`transform` returns it (any encoding
+            the tokenizer can invert).
+
+        Returns
+        -------
+        videos : list of ndarray
+            Per video, ``n_windows + span - 1`` frames of ``frame_shape_``
+            (a video padded in :meth:`transform` comes back at its padded length;
+            a frame that lies in no window, possible only with fewer windows
+            than ``dilation``, is NaN).
+        """
+        check_is_fitted(self)
+        window, dilation, span = self._span()
+        if len(X) == 0:
+            raise ValueError("X holds no video")
+        lengths = [v.shape[0] for v in X]
+        if min(lengths) == 0:
+            raise ValueError(f"video {lengths.index(0)} of X has no window")
+        stacked = sp.vstack(X) if any(sp.issparse(v) for v in X) else np.concatenate([np.asarray(v) for v in X])
+        poses = np.asarray(self.tokenizer_.inverse_transform(stacked), dtype=np.float64)
+        poses = poses.reshape(len(poses), window, *self.frame_shape_)
+        videos, start = [], 0
+        for n in lengths:
+            total = np.zeros((n + span - 1, *self.frame_shape_))
+            count = np.zeros(n + span - 1)
+            for k in range(window):
+                total[k * dilation:k * dilation + n] += poses[start:start + n, k]
+                count[k * dilation:k * dilation + n] += 1
+            count = count.reshape(-1, *([1] * len(self.frame_shape_)))
+            # with fewer windows than dilation, some frames fall between a window's frames: NaN
+            videos.append(np.divide(total, count, out=np.full_like(total, np.nan), where=count > 0))
+            start += n
+        return videos
 
 
 class BagOfTokens(TransformerMixin, BaseEstimator):

@@ -7,7 +7,7 @@ import pytest
 
 from posetok import PoseImputer, PoseTokenizer
 from posetok.datasets import make_stick_figures, normalize_to_box, visibility_to_nan
-from posetok.video import BagOfTokens, MeanPool, PerFrame, TemporalPool, split_by_group
+from posetok.video import BagOfTokens, MeanPool, MotionTokenizer, PerFrame, TemporalPool, split_by_group
 
 from .conftest import TINY
 
@@ -102,7 +102,8 @@ def test_bad_imputer_input(tok):
 
 def test_bad_video_input():
     videos = [np.zeros((3, 2)), np.zeros((2, 2))]
-    for transformer in (TemporalPool(), MeanPool(), PerFrame(PoseTokenizer(**TINY)), BagOfTokens(4)):
+    for transformer in (TemporalPool(), MeanPool(), PerFrame(PoseTokenizer(**TINY)), BagOfTokens(4),
+                        MotionTokenizer(PoseTokenizer(**TINY), window=2)):
         for bad in ([], np.zeros((3, 2)), [np.zeros((0, 2))], [np.zeros(3)]):
             with pytest.raises((ValueError, TypeError)):
                 transformer.fit(bad)

@@ -3,11 +3,13 @@ scikit-learn's estimator checks cannot generate, so their contract is tested her
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 
 from posetok import PoseTokenizer
-from posetok.video import BagOfTokens, MeanPool, PerFrame, split_by_group
+from posetok.video import BagOfTokens, MeanPool, MotionTokenizer, PerFrame, TemporalPool, split_by_group
 
 from .conftest import TINY
 
@@ -185,3 +187,83 @@ def test_per_frame_takes_videos_of_3d_keypoints():
         per_frame.transform([videos[0], videos[1].reshape(10, -1)])
     with pytest.raises(ValueError, match="non-empty"):
         per_frame.transform([videos[0][:0]])
+
+
+# MotionTokenizer: an identity "tokenizer" exposes the windows themselves
+def _identity():
+    from sklearn.preprocessing import FunctionTransformer
+
+    return FunctionTransformer()
+
+
+@pytest.mark.parametrize("frame_shape", [(6,), (3, 2)])
+def test_motion_tokenizer_windows_stack_dilated_frames(frame_shape):
+    video = np.arange(10 * np.prod(frame_shape), dtype=float).reshape(10, *frame_shape)
+    motion = MotionTokenizer(_identity(), window=3, dilation=2).fit([video])
+    (windows,) = motion.transform([video])
+    assert windows.shape == ((10 - 5 + 1, 3 * 3, 2) if len(frame_shape) == 2 else (6, 18))
+    for start in range(6):
+        expected = np.concatenate([video[start + 2 * k].ravel() for k in range(3)])
+        np.testing.assert_array_equal(windows[start].ravel(), expected)
+
+
+@settings(max_examples=25, deadline=None)
+@given(n_frames=st.integers(1, 20), window=st.integers(1, 4), dilation=st.integers(1, 3))
+def test_motion_tokenizer_inverse_of_identity_gives_frames_back(n_frames, window, dilation):
+    span = (window - 1) * dilation + 1
+    video = np.random.default_rng(n_frames).normal(size=(n_frames, 4, 2))
+    motion = MotionTokenizer(_identity(), window=window, dilation=dilation, fit_stride=3).fit([video])
+    out = motion.transform([video])
+    assert out[0].shape[0] == max(1, n_frames - span + 1)
+    (back,) = motion.inverse_transform(out)
+    padded = np.concatenate([video, np.repeat(video[-1:], max(0, span - n_frames), axis=0)])
+    covered = ~np.isnan(back).all(axis=(1, 2))
+    np.testing.assert_allclose(back[covered], padded[covered])
+    # a frame lies in no window only when there are fewer windows than the dilation
+    assert covered.all() or out[0].shape[0] < dilation
+
+
+def test_motion_tokenizer_fits_pose_tokenizer_on_windows(stick_figures):
+    X, y = stick_figures
+    kp = X.reshape(len(X), -1, 2)
+    videos = [kp[i:i + 20] + np.linspace(0, 1, 20)[:, None, None] for i in range(0, 400, 20)]
+    before = [v.copy() for v in videos]
+    motion = MotionTokenizer(PoseTokenizer(**TINY), window=4, fit_stride=2).fit(videos)
+    for v, b in zip(videos, before):
+        np.testing.assert_array_equal(v, b)  # input not modified
+    assert motion.tokenizer_.n_keypoints_ == 4 * 13
+    assert motion.frame_shape_ == (13, 2)
+    ids = motion.transform(videos)
+    assert [a.shape for a in ids] == [(17, TINY["n_tokens"])] * len(videos)
+    back = motion.inverse_transform(ids)
+    assert [b.shape for b in back] == [(20, 13, 2)] * len(videos)
+    assert np.isfinite(np.concatenate(back)).all()
+    # a sparse encoding comes back per video, and inverts
+    motion.tokenizer_.set_params(encode="onehot")  # an output format, settable after fit
+    sparse = motion.transform(videos[:2])
+    assert all(s.shape == (17, TINY["n_tokens"] * TINY["codebook_size"]) for s in sparse)
+    np.testing.assert_allclose(motion.inverse_transform(sparse)[0], back[0])
+    with pytest.raises(ValueError, match="fitted on frames of shape"):
+        motion.transform([np.zeros((20, 12, 2))])
+
+
+def test_motion_tokenizer_in_a_video_pipeline(stick_figures):
+    from sklearn.base import clone
+
+    X, y = stick_figures
+    rank = np.array([np.sum(y[:i] == y[i]) for i in range(len(y))])  # place of a pose within its class
+    videos, _, yv = split_by_group(X, y * 1000 + rank // 10, y)  # videos of up to 10 poses of one class
+    pipe = make_pipeline(MotionTokenizer(PoseTokenizer(**{**TINY, "encode": "latent"}), window=3),
+                         TemporalPool(), LogisticRegression(max_iter=500))
+    pipe.fit(videos, yv)
+    assert pipe.score(videos, yv) > 0.5
+    assert clone(pipe)[0].get_params()["window"] == 3
+
+
+@pytest.mark.parametrize("params, error", [
+    (dict(window=0), ValueError), (dict(dilation=0), ValueError), (dict(fit_stride=-1), ValueError),
+    (dict(window=2.0), TypeError), (dict(dilation=True), TypeError),
+])
+def test_motion_tokenizer_rejects_bad_parameters(params, error):
+    with pytest.raises(error, match=next(iter(params))):
+        MotionTokenizer(_identity(), **params).fit([np.zeros((5, 2))])
