@@ -119,6 +119,16 @@ def _token_ids(video, i):
     return check_array(a, dtype=np.int64)
 
 
+def _split_rows(out, lengths):
+    """Rows of a transformer's output (array, DataFrame or sparse matrix) back into one block per video."""
+    ends = np.cumsum(lengths)
+    if sp.issparse(out):
+        out = out.tocsr()
+    elif not hasattr(out, "iloc"):
+        out = np.asarray(out)
+    return [out.iloc[e - n:e] if hasattr(out, "iloc") else out[e - n:e] for n, e in zip(lengths, ends)]
+
+
 class PerFrame(TransformerMixin, BaseEstimator):
     """Apply a per-frame transformer to every video of a sequence of videos.
 
@@ -176,13 +186,12 @@ class PerFrame(TransformerMixin, BaseEstimator):
 
         Returns
         -------
-        Xt : list of ndarray
-            One transformed array per video.
+        Xt : list of ndarray, sparse matrix or DataFrame
+            One block of rows per video, of the transformer's output type.
         """
         check_is_fitted(self)
         seqs = _check_sequences(X, keypoint_arrays=True)
-        out = self.transformer_.transform(np.concatenate(seqs))
-        return np.split(np.asarray(out), np.cumsum([len(s) for s in seqs])[:-1])
+        return _split_rows(self.transformer_.transform(np.concatenate(seqs)), [len(s) for s in seqs])
 
 
 def _check_positive_int(value, name):
@@ -329,12 +338,7 @@ class MotionTokenizer(TransformerMixin, BaseEstimator):
         check_is_fitted(self)
         seqs = self._sequences(X)
         windows = [self._windows(s) for s in seqs]
-        out = self.tokenizer_.transform(np.concatenate(windows))
-        bounds = np.cumsum([len(w) for w in windows])[:-1]
-        if sp.issparse(out):
-            out = out.tocsr()
-            return [out[a:b] for a, b in zip(np.r_[0, bounds], np.r_[bounds, out.shape[0]])]
-        return np.split(np.asarray(out), bounds)
+        return _split_rows(self.tokenizer_.transform(np.concatenate(windows)), [len(w) for w in windows])
 
     def inverse_transform(self, X):
         """Frames back from the windows' tokens; a frame in several windows gets their mean.

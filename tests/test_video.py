@@ -267,3 +267,18 @@ def test_motion_tokenizer_in_a_video_pipeline(stick_figures):
 def test_motion_tokenizer_rejects_bad_parameters(params, error):
     with pytest.raises(error, match=next(iter(params))):
         MotionTokenizer(_identity(), **params).fit([np.zeros((5, 2))])
+
+
+def test_per_frame_keeps_sparse_and_pandas_outputs(tiny_fitted, stick_figures):
+    import scipy.sparse as sp
+    from sklearn.base import clone
+
+    videos = [stick_figures[0][:5], stick_figures[0][5:7]]
+    onehot = PerFrame(clone(tiny_fitted).set_params(encode="onehot")).fit(videos)
+    out = onehot.transform(videos)
+    assert [sp.issparse(o) and o.shape[0] for o in out] == [5, 2]
+    np.testing.assert_array_equal(sp.vstack(out).toarray(),
+                                  onehot.transformer_.transform(stick_figures[0][:7]).toarray())
+    pytest.importorskip("pandas")
+    frames = PerFrame(clone(tiny_fitted).set_output(transform="pandas")).fit(videos).transform(videos)
+    assert [len(f) for f in frames] == [5, 2] and list(frames[1].index) == [5, 6]
