@@ -1,6 +1,6 @@
 """Action classification on Penn Action with pose tokens, frame- and video-level.
 
-    python examples/penn_action_classification.py [--data PATH] [--quick] [--figure PNG]
+    python examples/penn_action_classification.py [--data PATH] [--quick] [--motion] [--figure PNG]
 
 PATH is Penn Action's ``labels`` folder (NNNN.mat files, from the University of
 Pennsylvania's Penn Action page) or the compact ``penn_action_2d.npz``; by default
@@ -17,6 +17,11 @@ benchmarks/classification.py):
 - Video level: ``PerFrame(PoseTokenizer(encode="latent"))`` ->
   ``TemporalPool()`` (mean, std and velocity statistics) -> StandardScaler ->
   LogisticRegressionCV, against mean+std pooled coordinates -> the same classifier.
+
+With ``--motion`` the video level also runs motion tokens: a ``MotionTokenizer``
+(a PoseTokenizer over windows of 8 consecutive frames, fitted on every 6th window)
+-> ``TemporalPool()`` -> StandardScaler -> LogisticRegressionCV. It costs several
+times the fit and measured level with the per-frame recipe (docs/benchmarks.md).
 
 The classifier's C is chosen by cross-validation on the training set only.
 """
@@ -38,7 +43,7 @@ from sklearn.preprocessing import StandardScaler
 from posetok import PoseTokenizer
 from posetok.datasets import normalize_to_box, visibility_to_nan
 from posetok.readers import load_penn_action
-from posetok.video import PerFrame, TemporalPool, split_by_group
+from posetok.video import MotionTokenizer, PerFrame, TemporalPool, split_by_group
 
 DEFAULT = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "penn_action_2d.npz"
 
@@ -58,6 +63,7 @@ def main():
     parser.add_argument("--data", type=Path, default=DEFAULT)
     parser.add_argument("--quick", action="store_true", help="fewer frames and epochs")
     parser.add_argument("--figure", type=Path, default=None, help="write a confusion-matrix PNG here")
+    parser.add_argument("--motion", action="store_true", help="also motion tokens at video level (slower)")
     parser.add_argument("--n-tokens", type=int, default=32)
     parser.add_argument("--codebook-size", type=int, default=256)
     args = parser.parse_args()
@@ -90,11 +96,18 @@ def main():
     videos_tr, _, y_tr = split_by_group(X[train], video[train], y[train])
     videos_te, _, y_te = split_by_group(X[~train], video[~train], y[~train])
     predictions = {}
-    for name, pipe in {
+    pipelines = {
         "tokens, latent vectors pooled": make_pipeline(PerFrame(frozen), TemporalPool(), StandardScaler(), clf()),
         "coordinates, mean+std pooled": make_pipeline(
             TemporalPool(stats=("mean", "std"), velocity_stats=()), StandardScaler(), clf()),
-    }.items():
+    }
+    if args.motion:
+        # the motion tokenizer learns from the training videos' windows inside the pipeline (labels unused)
+        motion = MotionTokenizer(PoseTokenizer(args.n_tokens, codebook_size=args.codebook_size, n_epochs=n_epochs,
+                                               encode="latent", random_state=0), window=8, fit_stride=2 * step)
+        pipelines["motion tokens, latent vectors pooled"] = make_pipeline(motion, TemporalPool(), StandardScaler(),
+                                                                          clf())
+    for name, pipe in pipelines.items():
         pipe.fit(videos_tr, y_tr)
         predictions[name] = pipe.predict(videos_te)
         results[("video", name)] = accuracy_score(y_te, predictions[name])
@@ -113,7 +126,7 @@ def main():
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        fig, axes = plt.subplots(1, 2, figsize=(13, 6))
+        fig, axes = plt.subplots(1, len(predictions), figsize=(6.5 * len(predictions), 6))
         for ax, name in zip(axes, predictions):
             cm = confusion_matrix(y_te, predictions[name], labels=np.arange(len(data.action_names)))
             ax.imshow(cm / cm.sum(1, keepdims=True).clip(1), cmap="Blues", vmin=0, vmax=1)

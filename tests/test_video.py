@@ -282,3 +282,19 @@ def test_per_frame_keeps_sparse_and_pandas_outputs(tiny_fitted, stick_figures):
     pytest.importorskip("pandas")
     frames = PerFrame(clone(tiny_fitted).set_output(transform="pandas")).fit(videos).transform(videos)
     assert [len(f) for f in frames] == [5, 2] and list(frames[1].index) == [5, 6]
+
+
+def test_motion_tokenizer_default_is_a_latent_pose_tokenizer(monkeypatch):
+    seen = {}
+
+    def fake_fit(self, X, y=None):
+        seen.update(params=self.get_params(), shape=np.shape(X))
+        return self
+
+    monkeypatch.setattr(PoseTokenizer, "fit", fake_fit)
+    videos = [np.zeros((10, 5, 2)), np.zeros((3, 5, 2))]
+    motion = MotionTokenizer(window=4).fit(videos)
+    assert isinstance(motion.tokenizer_, PoseTokenizer) and motion.tokenizer is None
+    assert seen["params"] == PoseTokenizer(encode="latent").get_params()
+    # windows 0, 2, 4, 6 of the first video and the padded second video's only one
+    assert seen["shape"] == (5, 4 * 5, 2)
