@@ -23,8 +23,9 @@ coordinates (the reference of issue 14), coordinates with the recommended
 pooling (``TemporalPool``: mean, std, velocity |mean| and std), the latent
 vectors with the same pooling, the TF-IDF bag of tokens, and the latent vectors
 of a ``MotionTokenizer`` (a tokenizer over windows of 8 consecutive frames,
-fitted on every 2nd window of the training videos) with the same pooling. Frame-level training and test frames are every 8th frame (consecutive
-frames are near duplicates); video level uses every frame.
+fitted on every 2nd window of the training videos) with the same pooling.
+Frame-level training and test frames are every 8th frame (consecutive frames
+are near duplicates); video level uses every frame.
 """
 
 from __future__ import annotations

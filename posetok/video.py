@@ -82,8 +82,9 @@ def split_by_group(X, groups, y=None):
 
 
 def _check_sequences(X, name="X", keypoint_arrays=False):
-    """The videos of X as arrays of frames; with ``keypoint_arrays``, frames may also be
-    (n_keypoints, n_dims) arrays, as long as every video's frames have the same shape."""
+    """The videos of X as arrays of frames; with ``keypoint_arrays`` (frames for a frame-level
+    transformer), frames may also be (n_keypoints, n_dims) arrays, and every video's frames
+    must have the same shape."""
     if isinstance(X, np.ndarray) and X.dtype != object and X.ndim == 2:
         raise TypeError(
             f"{name} must be a sequence of videos (a list of 2-D arrays, one per video), got one "
@@ -94,14 +95,13 @@ def _check_sequences(X, name="X", keypoint_arrays=False):
     seqs = []
     for i, s in enumerate(X):
         a = np.asarray(s)
-        if keypoint_arrays and a.ndim == 3 and len(a):
-            if seqs and a.shape[1:] != seqs[0].shape[1:]:
-                raise ValueError(f"video {i} of {name} has frames of shape {a.shape[1:]}, video 0 of "
-                                 f"{seqs[0].shape[1:]}; every frame needs the same keypoints")
-        elif a.ndim != 2 or len(a) == 0:
+        if not (a.ndim == 2 or keypoint_arrays and a.ndim == 3) or len(a) == 0:
             shapes = "a 2-D array of frames, or a 3-D array (n_frames, n_keypoints, n_dims)" if keypoint_arrays \
                 else "a 2-D array of frames"
             raise ValueError(f"video {i} of {name} must be a non-empty {shapes}, got shape {a.shape}")
+        if keypoint_arrays and seqs and a.ndim == seqs[0].ndim and a.shape[1:] != seqs[0].shape[1:]:
+            raise ValueError(f"video {i} of {name} has frames of shape {a.shape[1:]}, video 0 of "
+                             f"{seqs[0].shape[1:]}; every frame needs the same keypoints")
         seqs.append(a)
     if keypoint_arrays and len({a.ndim for a in seqs}) > 1:
         raise ValueError(f"the videos of {name} mix flat frames and (n_keypoints, n_dims) frames; use one layout")
@@ -285,14 +285,12 @@ class MotionTokenizer(TransformerMixin, BaseEstimator):
             return frames.reshape(len(starts), -1)
         return frames.reshape(len(starts), window * v.shape[1], v.shape[2])
 
-    def _sequences(self, X):
+    def _sequences(self, X, frame_shape=None):
+        """The videos of X, whose frames must have ``frame_shape`` when it is given."""
         seqs = _check_sequences(X, keypoint_arrays=True)
-        if hasattr(self, "frame_shape_") and seqs[0].shape[1:] != self.frame_shape_:
+        if frame_shape is not None and seqs[0].shape[1:] != frame_shape:
             raise ValueError(f"the videos have frames of shape {seqs[0].shape[1:]}, but this MotionTokenizer "
-                             f"was fitted on frames of shape {self.frame_shape_}")
-        if len({s.shape[1:] for s in seqs}) > 1:
-            raise ValueError("every video must have frames of the same shape, got "
-                             f"{sorted({s.shape[1:] for s in seqs})}")
+                             f"was fitted on frames of shape {frame_shape}")
         return seqs
 
     def fit(self, X, y=None):
@@ -313,8 +311,6 @@ class MotionTokenizer(TransformerMixin, BaseEstimator):
 
         stride = _check_positive_int(self.fit_stride, "fit_stride")
         self._span()
-        for attr in ("tokenizer_", "frame_shape_"):
-            self.__dict__.pop(attr, None)
         seqs = self._sequences(X)
         windows = np.concatenate([self._windows(s, stride) for s in seqs])
         base = PoseTokenizer(encode="latent") if self.tokenizer is None else self.tokenizer
@@ -336,7 +332,7 @@ class MotionTokenizer(TransformerMixin, BaseEstimator):
             rows, where ``span = (window - 1) * dilation + 1``.
         """
         check_is_fitted(self)
-        seqs = self._sequences(X)
+        seqs = self._sequences(X, self.frame_shape_)
         windows = [self._windows(s) for s in seqs]
         return _split_rows(self.tokenizer_.transform(np.concatenate(windows)), [len(w) for w in windows])
 
@@ -361,7 +357,7 @@ class MotionTokenizer(TransformerMixin, BaseEstimator):
         window, dilation, span = self._span()
         if len(X) == 0:
             raise ValueError("X holds no video")
-        lengths = [v.shape[0] for v in X]
+        lengths = [np.shape(v)[0] for v in X]
         if min(lengths) == 0:
             raise ValueError(f"video {lengths.index(0)} of X has no window")
         stacked = sp.vstack(X) if any(sp.issparse(v) for v in X) else np.concatenate([np.asarray(v) for v in X])

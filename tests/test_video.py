@@ -298,3 +298,9 @@ def test_motion_tokenizer_default_is_a_latent_pose_tokenizer(monkeypatch):
     assert seen["params"] == PoseTokenizer(encode="latent").get_params()
     # windows 0, 2, 4, 6 of the first video and the padded second video's only one
     assert seen["shape"] == (5, 4 * 5, 2)
+
+
+@pytest.mark.parametrize("transformer", [PerFrame(_identity()), MotionTokenizer(_identity(), window=2)])
+def test_frame_level_video_transformers_refuse_flat_frames_of_different_widths(transformer):
+    with pytest.raises(ValueError, match="every frame needs the same keypoints"):
+        transformer.fit([np.zeros((5, 4)), np.zeros((5, 6))])
