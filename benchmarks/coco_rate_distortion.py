@@ -273,6 +273,8 @@ def main():
     parser.add_argument("--configs", type=parse_config, nargs="+", default=None,
                         help="posetok configurations to fit instead of the budgets' (MxV or MxV+SxR); "
                              "implies --skip-baselines")
+    parser.add_argument("--mask-probability", type=float, default=0.0,
+                        help="posetok's mask_probability (masked training; default 0, the estimator's default)")
     parser.add_argument("--skip-baselines", action="store_true")
     parser.add_argument("--skip-posetok", action="store_true")
     parser.add_argument("--seed", type=int, default=0,
@@ -322,7 +324,8 @@ def main():
                          "n_train": len(X_train)})
             print(format_row(rows[-1]), flush=True)
         for config in configs:
-            tok = PoseTokenizer(**config, n_epochs=n_epochs, random_state=args.seed, verbose=args.verbose, **width)
+            tok = PoseTokenizer(**config, n_epochs=n_epochs, random_state=args.seed, verbose=args.verbose,
+                                mask_probability=args.mask_probability, **width)
             tic = time.perf_counter()
             tok.fit(X_train)
             fit_s = time.perf_counter() - tic
