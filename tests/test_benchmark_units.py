@@ -1,0 +1,28 @@
+"""The COCO benchmarks report joint errors in one unit, so their figures can be compared."""
+
+import importlib
+from pathlib import Path
+
+import numpy as np
+
+from posetok.datasets import normalize_to_box
+from posetok.metrics import joint_distances
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_pretrained_benchmark_reports_mpjpe_in_the_rate_distortion_unit(monkeypatch):
+    # benchmarks/ is a folder of scripts that import each other by name
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    rate_distortion = importlib.import_module("coco_rate_distortion")
+    pretrained = importlib.import_module("pretrained_coco17")
+    rng = np.random.default_rng(0)
+    n = 20
+    bbox = np.column_stack([rng.uniform(0, 500, (n, 2)), rng.uniform(20, 400, (n, 2))])
+    X = (bbox[:, None, :2] + rng.uniform(0, 1, (n, 17, 2)) * bbox[:, None, 2:]).reshape(n, -1)
+    X_hat = X + rng.normal(0, 3, X.shape)
+    normalised, centre, scale = normalize_to_box(X, bbox)
+    normalised_hat, _, _ = normalize_to_box(X_hat, bbox)
+    expected = rate_distortion.scores(normalised, normalised_hat, scale, np.full(n, 1e4))["mpjpe_pct"]
+    got = 100 * np.mean(joint_distances(X, X_hat) / pretrained.box_unit(bbox)[:, None])
+    np.testing.assert_allclose(got, expected, rtol=1e-9)
