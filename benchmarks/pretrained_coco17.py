@@ -71,15 +71,18 @@ def box_unit(bbox):
     return 1.25 * 1.25 * np.maximum(bbox[:, 2], bbox[:, 3] / 0.75)
 
 
-def to_pixels(tok, ids, X):
-    """Decode ids and map each pose back to pixels with its own frame (from its labelled joints)."""
-    return unframe(tok.inverse_transform(ids), *frame(X, "pose", 2)[1:])
+def to_pixels(tok, ids, X, boxes=None):
+    """Decode ids and map each pose back to pixels with its frame: its box, or its labelled joints."""
+    return unframe(tok.inverse_transform(ids), *frame(X, "pose", 2, boxes)[1:])
 
 
-def evaluate(tok, X_val, bbox, area):
+def evaluate(tok, X_val, bbox, area, boxes=False):
+    """The measures of the module docstring; ``boxes=True``: the val persons' boxes are given to the
+    model (keys end in ``_with_boxes``), as a detector's would be."""
     unit = box_unit(bbox)
-    ids = tok.transform(X_val)
-    X_hat = to_pixels(tok, ids, X_val)
+    given = bbox if boxes else None
+    ids = tok.transform(X_val, boxes=given)
+    X_hat = to_pixels(tok, ids, X_val, given)
     d = joint_distances(X_val, X_hat) / unit[:, None]
     known = ~np.isnan(area)
     oks = object_keypoint_similarity(X_val[known], X_hat[known], area[known])
@@ -91,10 +94,12 @@ def evaluate(tok, X_val, bbox, area):
     rng = np.random.default_rng(0)
     for k in (1, 3, 6):
         gappy, hidden, keep = hide(X_val, k, rng)
-        filled = imputer.transform(gappy)
+        filled = imputer.transform(gappy, boxes=None if given is None else given[keep])
         dist = joint_distances(X_val[keep], filled) / unit[keep, None]
         out[f"hidden_{k}_pct"] = float(100 * dist[hidden].mean())
         out[f"hidden_{k}_n_poses"] = int(keep.sum())
+    if boxes:
+        out = {f"{key}_with_boxes": value for key, value in out.items()}
     return out
 
 

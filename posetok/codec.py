@@ -75,13 +75,13 @@ class PoseCodec:
         residuals = token_residuals(self.network, keypoints, token_ids)
         return np.hstack([token_ids, residual_codes(residuals, observed.numpy(), self.refinement_codebooks)])
 
-    def decode(self, ids: np.ndarray, X: np.ndarray | None = None) -> np.ndarray:
+    def decode(self, ids: np.ndarray, X: np.ndarray | None = None, boxes: np.ndarray | None = None) -> np.ndarray:
         """Poses ``(n, n_dims * K)`` of ids (tokens and any number of whole refinement stages) in the units of
         the training data: with per-pose normalisation in each pose's frame, or in the frames of the
-        original poses ``X`` when given."""
+        original poses ``X`` (and their person ``boxes``) when given, or of the ``boxes`` alone."""
         poses = decode(self.network, torch.as_tensor(ids[:, : self.n_tokens])).double().numpy()
         poses += residual_offsets(ids[:, self.n_tokens :], self.refinement_codebooks)
-        return self.normalizer.inverse(poses.reshape(len(ids), -1), X)
+        return self.normalizer.inverse(poses.reshape(len(ids), -1), X, boxes)
 
     def residuals(self, keypoints: torch.Tensor, observed: torch.Tensor) -> np.ndarray:
         """What the whole code (tokens and refinement) leaves of ``keypoints``: ``(n, K, n_dims)``, normalised."""

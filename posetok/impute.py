@@ -85,7 +85,7 @@ class PoseImputer(TransformerMixin, BaseEstimator):
         return tags
 
     @_fit_context(prefer_skip_nested_validation=False)
-    def fit(self, X, y=None):
+    def fit(self, X, y=None, boxes=None):
         """Fit the tokenizer on poses with missing joints.
 
         Parameters
@@ -95,6 +95,9 @@ class PoseImputer(TransformerMixin, BaseEstimator):
             tokenizer's ``n_dims`` says how flat X is read.
         y : None
             Ignored.
+        boxes : array-like of shape (n_samples, 2 * n_dims), default=None
+            Person boxes, for a tokenizer with ``normalize="pose"``: passed to
+            :meth:`PoseTokenizer.fit` (not used with a frozen tokenizer).
 
         Returns
         -------
@@ -114,7 +117,7 @@ class PoseImputer(TransformerMixin, BaseEstimator):
             X, n_dims = _flatten_keypoints(X, tokenizer.n_dims)
             X = validate_data(self, X, dtype=np.float64, ensure_all_finite="allow-nan", reset=True)
             # the clone reads X flat, so it is told what a (n, K, D) array said
-            self.tokenizer_ = tokenizer.set_params(n_dims=n_dims).fit(X)
+            self.tokenizer_ = tokenizer.set_params(n_dims=n_dims).fit(X, boxes=boxes)
         return self
 
     def _frozen_tokenizer(self, X):
@@ -133,12 +136,16 @@ class PoseImputer(TransformerMixin, BaseEstimator):
                              f"{tokenizer.n_features_in_}")
         return tokenizer
 
-    def transform(self, X):
+    def transform(self, X, boxes=None):
         """Return X with every missing joint filled in; observed joints are unchanged.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_dims * n_keypoints) or (n_samples, n_keypoints, n_dims)
+        boxes : array-like of shape (n_samples, 2 * n_dims), default=None
+            Person boxes, for a tokenizer with ``normalize="pose"``: a pose with
+            a box is framed by it (see :meth:`PoseTokenizer.transform`), which
+            tells the tokenizer where the hidden joints can be.
 
         Returns
         -------
@@ -151,11 +158,12 @@ class PoseImputer(TransformerMixin, BaseEstimator):
         X = validate_data(self, X, dtype=np.float64, ensure_all_finite="allow-nan", reset=False)
         X = X.copy()
         _observed_mask(X, n_dims)  # errors name the row of X, not of the subset passed on below
+        boxes = self.tokenizer_._check_boxes(boxes, len(X), n_dims)
         missing = np.isnan(X)
         if missing.any():
             rows = missing.any(1)
             # in X's units also when the tokenizer normalises each pose by its own frame
-            decoded = self.tokenizer_._reconstruct(X[rows])
+            decoded = self.tokenizer_._reconstruct(X[rows], None if boxes is None else boxes[rows])
             X[rows] = np.where(missing[rows], decoded, X[rows])
         return X
 

@@ -27,7 +27,7 @@ from .features import ENCODINGS, feature_names, features_from_ids, ids_from_feat
 from .io import load as load_model
 from .io import save as save_model
 from .nn import PoseTokenizerNet, TokenizerConfig
-from .normalization import MODES, PoseNormalizer, frame
+from .normalization import MODES, PoseNormalizer, check_boxes, frame
 from .refinement import fit_residual_codebooks
 from .streaming import BLOCK_SIZE, SAMPLE_SIZE, is_out_of_core, n_rows
 from .training import STRATEGIES, StreamedData, TrainConfig, _Data, _init_codebook, encode, run_epoch, train_tokenizer
@@ -322,6 +322,11 @@ def _with_threads(method):
             return method(self, *args, **kwargs)
 
     return wrapper
+
+
+# Fitted with person boxes, this fraction of the training poses (drawn with the fit's seed) is
+# framed by its joints instead of its box, so that the model also takes poses that have no box.
+KEYPOINT_FRAMED_FRACTION = 0.5
 
 
 def _seed(random_state) -> int:
@@ -659,7 +664,7 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ fit
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None):
+    def fit(self, X, y=None, boxes=None):
         """Fit the tokenizer to poses.
 
         Parameters
@@ -673,22 +678,44 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
             With ``distributed=True``, this process's shard of the poses.
         y : None
             Ignored.
+        boxes : array-like of shape (n_samples, 2 * n_dims), default=None
+            Person boxes, with ``normalize="pose"`` only: per pose the lowest
+            corner and the size of its box (COCO's ``x, y, w, h`` in 2-D), or
+            a row of NaN for a pose without one. A pose with a box is framed
+            by the box (centred on it, divided by its larger side) instead of
+            by its joints, so the tokens can tell where hidden joints lie
+            within the box. Half the training poses (drawn with
+            ``random_state``) are framed by their joints all the same, so
+            that the model also takes poses without a box. In-memory,
+            single-process fits only.
 
         Returns
         -------
         self : PoseTokenizer
             The fitted tokenizer.
         """
-        self._fit_keeping_state(X)
+        self._fit_keeping_state(X, boxes)
         return self
 
     @_with_threads
-    def _fit_keeping_state(self, X):
+    def _fit_keeping_state(self, X, boxes=None):
         """``_fit`` under the training torch state; a failed fit leaves the estimator as it was."""
         with _restoring_input_attributes(self), _training_torch_state():
-            return self._fit(X)
+            return self._fit(X, boxes)
 
-    def _fit(self, X):
+    def _check_boxes(self, boxes, n_samples, n_dims, mode=None):
+        """Validated boxes, or None; boxes only make sense with per-pose frames (``mode``: the
+        normalisation they are for, by default the fitted one)."""
+        if boxes is None:
+            return None
+        mode = self.normalize_ if mode is None else mode
+        if mode != "pose":
+            raise ValueError(f"boxes are used with normalize='pose' only (each pose framed by its box); this "
+                             f"tokenizer has normalize={mode!r}: normalise by the boxes yourself "
+                             "(posetok.datasets.normalize_to_box) or use normalize='pose'")
+        return check_boxes(boxes, n_samples, n_dims)
+
+    def _fit(self, X, boxes=None):
         tic = time.perf_counter()
         device = _resolve_device(self.device)
         comm = communicator(self.distributed, device)
@@ -707,13 +734,19 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
             error = exc
         comm.agree(error)
         n_dims, n_features = shard["n_dims"], shard["n_features"]
+        if boxes is not None:
+            if streamed or comm.world_size > 1:
+                raise ValueError("boxes are supported for in-memory, single-process fits only")
+            boxes = self._check_boxes(boxes, len(shard["X"]), n_dims, self.normalize)
+            keypoint_framed = np.random.default_rng(seed).random(len(boxes)) < KEYPOINT_FRAMED_FRACTION
+            boxes[keypoint_framed] = np.nan
         if comm.world_size > 1:
             # rank 0's seed is used by all; threads and printing may differ per rank
             params = {k: v for k, v in self.get_params().items() if k not in ("random_state", "n_threads", "verbose")}
             _check_same_on_every_rank(comm, {"n_features": n_features, "n_dims": n_dims, **params})
         moments = comm.merge_moments(shard["moments"]) if shard["moments"] is not None else None
         if moments is None:
-            normalizer = PoseNormalizer.fit(shard["X"], self.normalize, n_dims=n_dims)
+            normalizer = PoseNormalizer.fit(shard["X"], self.normalize, n_dims=n_dims, boxes=boxes)
             ever_observed = shard["observed"].any(0)
         else:
             mean, scale = moments.mean_and_scale()
@@ -732,7 +765,7 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
         scale = normalizer.scale
         checked = shard["sample"] if streamed else shard["X"]
         if comm.is_main:
-            _warn_if_outliers(normalizer.transform(checked) * scale, scale)
+            _warn_if_outliers(normalizer.transform(checked, None if streamed else boxes) * scale, scale)
         sample = None
         if shard["sample"] is not None:
             sample = _network_input(normalizer.transform(shard["sample"]), _observed_mask(shard["sample"], n_dims))
@@ -744,7 +777,7 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
             data = StreamedData(read, n_rows(X), BLOCK_SIZE, sample, device)
             keypoints = observed_t = None
         else:
-            keypoints, observed_t = _network_input(normalizer.transform(shard["X"]), shard["observed"])
+            keypoints, observed_t = _network_input(normalizer.transform(shard["X"], boxes), shard["observed"])
             data = keypoints.to(device)
 
         config = self._network_config(n_features // n_dims, n_dims)
@@ -1000,7 +1033,7 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
 
     @_fit_context(prefer_skip_nested_validation=True)
     @_with_threads
-    def fit_transform(self, X, y=None):
+    def fit_transform(self, X, y=None, boxes=None):
         """Fit, then return the output of :meth:`transform` on X, reusing the ids fit computed.
 
         As :meth:`sklearn.cluster.KMeans.fit_transform` reuses the labels of
@@ -1012,13 +1045,17 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
         X : array-like of shape (n_samples, n_dims * n_keypoints) or (n_samples, n_keypoints, n_dims)
         y : None
             Ignored.
+        boxes : array-like of shape (n_samples, 2 * n_dims), default=None
+            Person boxes, as in :meth:`fit`.
 
         Returns
         -------
         Xt : ndarray or scipy.sparse.csr_matrix
             As :meth:`transform` returns it.
         """
-        ids, keypoints, observed = self._fit_keeping_state(X)
+        ids, keypoints, observed = self._fit_keeping_state(X, boxes)
+        if boxes is not None:  # fit framed half the poses by their joints: encode them as given
+            return self.transform(X, boxes=boxes)
         if ids is None:  # streamed from disk: the ids were not kept
             return self.transform(X)
         latent = self.codec_.latent(keypoints, observed) if self.encode == "latent" else None
@@ -1027,13 +1064,17 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
 
     # ------------------------------------------------------------ transform
     @_with_threads
-    def transform(self, X):
+    def transform(self, X, boxes=None):
         """Encode poses into token ids, or the features ``encode`` names.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_dims * n_keypoints) or (n_samples, n_keypoints, n_dims)
             Keypoints as in :meth:`fit`; missing joints are NaN.
+        boxes : array-like of shape (n_samples, 2 * n_dims), default=None
+            Person boxes (``normalize="pose"`` only), as in :meth:`fit`: a
+            pose with a box is framed by it, one without (no ``boxes``, or a
+            row of NaN) by its observed joints.
 
         Returns
         -------
@@ -1048,15 +1089,17 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
             (:meth:`get_feature_names_out` names the columns).
         """
         if is_out_of_core(X):
+            if boxes is not None:
+                raise ValueError("boxes are supported for in-memory poses only")
             parts = [self.transform(block) for _, block in _read_blocks(X, self.n_features_in_)]
             return sp.vstack(parts, format="csr") if sp.issparse(parts[0]) else np.concatenate(parts)
-        keypoints, observed = self._normalised(X)
+        keypoints, observed = self._normalised(X, boxes)
         ids, latent = self.codec_.encode(keypoints, observed, with_latent=self.encode == "latent")
         return features_from_ids(self.encode, ids, self.codec_.n_tokens, self.codebook_,
                                  self.refinement_codebooks_, latent=latent)
 
     @_with_threads
-    def inverse_transform(self, X):
+    def inverse_transform(self, X, boxes=None):
         """Decode token ids into poses, in the units of the training data.
 
         Parameters
@@ -1069,6 +1112,11 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
             first stages alone decode at lower fidelity. With another
             ``encode``, the output of :meth:`transform` in that encoding (code
             and latent vectors are read as their nearest code).
+        boxes : array-like of shape (n_samples, 2 * n_dims_), default=None
+            With ``normalize="pose"``, the person box of every pose (no NaN
+            row): the decoded poses are then mapped from their frames back to
+            the units of the boxes. Without boxes such a tokenizer returns
+            each pose in its own frame (centre 0, larger side 1).
 
         Returns
         -------
@@ -1084,12 +1132,13 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
         else:
             ids = ids_from_features(self.encode, self._check_features(X), self.network_.config.n_tokens,
                                     self.codebook_, self.refinement_codebooks_)
+        boxes = self._check_boxes(boxes, len(ids), self.n_dims_)
         if not len(ids):
             return np.empty((0, self.n_features_in_))
-        return self.codec_.decode(ids)
+        return self.codec_.decode(ids, boxes=boxes)
 
     @_with_threads
-    def score(self, X, y=None):
+    def score(self, X, y=None, boxes=None):
         """Negative mean per-joint reconstruction error, in the units of X.
 
         Only observed joints count; with ``normalize="pose"`` the error is
@@ -1103,6 +1152,9 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
             Poses to encode and decode.
         y : None
             Ignored.
+        boxes : array-like of shape (n_samples, 2 * n_dims), default=None
+            Person boxes, as in :meth:`transform`; the error is then measured in
+            the frames they give.
 
         Returns
         -------
@@ -1111,9 +1163,11 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
             reconstruction.
         """
         total, count = 0.0, 0
+        if is_out_of_core(X) and boxes is not None:
+            raise ValueError("boxes are supported for in-memory poses only")
         blocks = (block for _, block in _read_blocks(X, self.n_features_in_)) if is_out_of_core(X) else [X]
         for block in blocks:
-            keypoints, observed = self._normalised(block)
+            keypoints, observed = self._normalised(block, boxes)
             residuals = self.codec_.residuals(keypoints, observed)
             dist = np.linalg.norm(residuals, axis=-1)[observed.numpy()]
             total, count = total + float(dist.sum()), count + len(dist)
@@ -1205,7 +1259,7 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
         )
 
     @_with_threads
-    def _reconstruct(self, X):
+    def _reconstruct(self, X, boxes=None):
         """Encode and decode validated poses X (n, n_dims_ * K); the poses in the units of X itself, also with
         ``normalize="pose"``.
 
@@ -1214,8 +1268,8 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
         observed joints) maps the decoding back. Used by :class:`~posetok.PoseImputer`,
         which has validated X already.
         """
-        keypoints, observed = self._network_inputs(X)
-        return self.codec_.decode(self.codec_.encode(keypoints, observed)[0], X)
+        keypoints, observed = self._network_inputs(X, boxes)
+        return self.codec_.decode(self.codec_.encode(keypoints, observed)[0], X, boxes)
 
     @property
     def network_(self) -> PoseTokenizerNet:
@@ -1315,18 +1369,19 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
             return self.pretrain_epochs
         return self.n_epochs // 2 if self.strategy == "staged" else 0
 
-    def _normalised(self, X):
-        """The network's inputs (keypoints, observed mask) for poses X as the user gives them."""
-        return self._network_inputs(self._validated(X))
+    def _normalised(self, X, boxes=None):
+        """The network's inputs (keypoints, observed mask) for poses X (and boxes) as the user gives them."""
+        X = self._validated(X)
+        return self._network_inputs(X, self._check_boxes(boxes, len(X), self.n_dims_))
 
     def _validated(self, X):
         check_is_fitted(self)
         X, _ = _flatten_keypoints(X, self.n_dims_)
         return validate_data(self, X, dtype=np.float64, ensure_all_finite="allow-nan", reset=False)
 
-    def _network_inputs(self, X):
-        """The network's inputs for validated poses X (n, n_dims_ * K)."""
-        return _network_input(self.normalizer_.transform(X), _observed_mask(X, self.n_dims_))
+    def _network_inputs(self, X, boxes=None):
+        """The network's inputs for validated poses X (n, n_dims_ * K) and boxes."""
+        return _network_input(self.normalizer_.transform(X, boxes), _observed_mask(X, self.n_dims_))
 
     def _check_features(self, X):
         """Features of a non-ordinal encoding as a 2-D float array or sparse matrix."""
