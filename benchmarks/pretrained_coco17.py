@@ -11,6 +11,9 @@ Each model is fitted on every COCO 2017 train person with at least one labelled 
 (149 813), in image pixels: unlabelled joints are NaN, ``normalize="pose"`` frames each
 pose by the box around its labelled joints, so the model takes any detector's pixels at any
 scale, and masked training (``mask_probability=0.3``) teaches it to fill missing joints.
+A model marked ``boxes`` in ``posetok.models.MODELS`` is fitted with the persons' boxes
+(``fit(X, boxes=...)``: half the persons framed by their box, half by their joints), and
+measured twice: without boxes and (keys ``..._with_boxes``) with the val persons' boxes.
 The configurations are in ``posetok.models.MODELS``. The model is written to
 ``posetok/models/<name>.posetok`` (``--out`` to write elsewhere), with a fixture of 32 val
 poses and their ids in ``tests/data/pretrained_<name>.npz`` that the tests check the
@@ -120,18 +123,21 @@ def main():
     if args.evaluate_only:
         tok = PoseTokenizer.load(path)
     else:
-        X_train, _, _ = load("train")
+        X_train, bbox_train, _ = load("train")
         n_epochs = 2 if args.quick else args.n_epochs
         if args.quick:
-            X_train = X_train[np.random.default_rng(0).permutation(len(X_train))[:10000]]
+            rows = np.random.default_rng(0).permutation(len(X_train))[:10000]
+            X_train, bbox_train = X_train[rows], bbox_train[rows]
         tok = PoseTokenizer(**MODELS[args.model].params, n_epochs=n_epochs, random_state=0, verbose=1)
         tic = time.perf_counter()
-        tok.fit(X_train)
-        report.update(fit_seconds=time.perf_counter() - tic, n_train=len(X_train), n_epochs=n_epochs)
+        tok.fit(X_train, boxes=bbox_train if MODELS[args.model].boxes else None)
+        report.update(fit_seconds=time.perf_counter() - tic, n_train=len(X_train), n_epochs=n_epochs,
+                      fitted_with_boxes=MODELS[args.model].boxes)
         tok.save(path)
         if not args.quick:
-            fixture = X_val[:32]
-            np.savez(ROOT / "tests" / "data" / f"pretrained_{args.model}.npz", X=fixture, ids=tok.transform(fixture))
+            fixture, boxes = X_val[:32], bbox_val[:32]
+            np.savez(ROOT / "tests" / "data" / f"pretrained_{args.model}.npz", X=fixture, ids=tok.transform(fixture),
+                     boxes=boxes, ids_with_boxes=tok.transform(fixture, boxes=boxes))
     loads = []
     for _ in range(5):
         tic = time.perf_counter()
@@ -140,6 +146,8 @@ def main():
     report.update(load_seconds_median_of_5=float(np.median(loads)))
     report.update(file=str(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path),
                   file_bytes=path.stat().st_size, params=tok.get_params(), **evaluate(tok, X_val, bbox_val, area_val))
+    if MODELS[args.model].boxes:
+        report.update(evaluate(tok, X_val, bbox_val, area_val, boxes=True))
     print(format_row({k: v for k, v in report.items() if k != "params"}), flush=True)
     if args.json:
         with open(args.json, "w") as f:

@@ -22,6 +22,7 @@ class PretrainedModel:
     file: str
     summary: str
     params: dict = field(default_factory=dict)  # PoseTokenizer parameters it was fitted with
+    boxes: bool = False  # fitted with the COCO person boxes (fit(X, boxes=...)), so boxes= helps it
 
 
 # Both take COCO-17 keypoints in image pixels (any scale; unlabelled or missed joints NaN):
@@ -33,6 +34,7 @@ MODELS = {
         "COCO-17 keypoints in pixels; 32 tokens x 256 codes (256 bits). For classifier features "
         "(encode='latent'), token sequences and filling missed joints",
         dict(normalize="pose", mask_probability=0.3, encoder_depth=4),
+        boxes=True,
     ),
     "coco17-compact": PretrainedModel(
         "coco17-compact.posetok",
