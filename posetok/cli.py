@@ -44,28 +44,30 @@ def read_poses(path, *, min_confidence=0.0, n_dims=None):
     """Keypoints (n, K, D) of a keypoint file, missing joints NaN, and what to carry along.
 
     A joint whose third value (COCO visibility, or an estimator's confidence) is at most
-    ``min_confidence`` is missing. Returns ``(keypoints, meta, joint_names)`` where
-    ``meta`` holds per-pose ``image_id``, ``category_id`` and ``score`` when the file has them.
+    ``min_confidence`` is missing. Returns ``(keypoints, meta, joint_names, boxes)`` where
+    ``meta`` holds per-pose ``image_id``, ``category_id`` and ``score`` when the file has them,
+    and ``boxes`` the person boxes (n, 2 * D), lowest corner and size, NaN rows where a pose has
+    none (COCO ``bbox``; an .npz array ``bbox``), or None for a file without boxes.
     """
     from .readers import _coco_annotations, _coco_results, load_keypoints
 
     path = Path(path)
     if not path.is_file():
         raise CommandError(f"{path} does not exist or is not a file")
-    meta, names = {}, None
+    meta, names, boxes = {}, None, None
     if path.suffix == ".json":
         doc = _json(path)  # parsed once here, read by the readers' own checks
         if isinstance(doc, dict):
             data = _coco_annotations(doc, path, min_keypoints=0)
-            confidence, names = data.visibility, data.keypoint_names
+            confidence, names, boxes = data.visibility, data.keypoint_names, data.bbox
             meta["image_id"] = data.image_id
         else:
             data = _coco_results(doc, path, n_keypoints=_results_width(doc, path))
-            confidence = data.confidence
+            confidence, boxes = data.confidence, data.bbox
             meta.update(image_id=data.image_id, category_id=data.category_id, score=data.score)
         keypoints = np.where((confidence > min_confidence)[..., None], data.keypoints, np.nan)
     elif path.suffix == ".npz":
-        keypoints, meta = _npz_poses(path, min_confidence, n_dims)
+        keypoints, meta, boxes = _npz_poses(path, min_confidence, n_dims)
     elif path.suffix == ".csv":
         data = load_keypoints(path)
         keypoints, names = data.keypoints, data.joint_names
@@ -73,7 +75,9 @@ def read_poses(path, *, min_confidence=0.0, n_dims=None):
         raise CommandError(f"{path}: keypoint files are .json (COCO), .npz or .csv, not {path.suffix or 'no suffix'!r}")
     if n_dims is not None and keypoints.shape[2] != n_dims:
         raise CommandError(f"{path} holds {keypoints.shape[2]}-D keypoints, the model takes {n_dims}-D ones")
-    return keypoints, meta, names
+    if boxes is not None and np.isnan(boxes).all():
+        boxes = None
+    return keypoints, meta, names, boxes
 
 
 def _results_width(doc, path):
@@ -111,7 +115,13 @@ def _npz_poses(path, min_confidence, n_dims):
                 raise CommandError(f"{path}: '{flags}' must have shape {kp.shape[:2]}, got {arrays[flags].shape}")
             kp = np.where((arrays[flags] > min_confidence)[..., None], kp, np.nan)
     meta = {k: arrays[k] for k in ("image_id", "category_id", "score") if k in arrays and len(arrays[k]) == len(kp)}
-    return kp, meta
+    boxes = arrays.get("bbox")
+    if boxes is not None:
+        if boxes.dtype.kind not in "iuf" or boxes.shape != (len(kp), 2 * kp.shape[2]):
+            raise CommandError(f"{path}: 'bbox' must be numbers of shape {(len(kp), 2 * kp.shape[2])} (per pose the "
+                               f"lowest corner and the size of its box), got {boxes.shape} {boxes.dtype}")
+        boxes = boxes.astype(float)
+    return kp, meta, boxes
 
 
 def _write_table(path, header, rows):
@@ -307,11 +317,29 @@ def _chunked(fn, X, label, progress):
     return np.concatenate(out)
 
 
+def _usable_boxes(boxes, tok, choice, path):
+    """The boxes tokenize passes to the model (``--boxes``), with unusable rows NaN, or None."""
+    if choice == "ignore" or (choice == "auto" and (boxes is None or not tok.fitted_with_boxes_)):
+        return None
+    if boxes is None:
+        raise CommandError(f"{path} has no person boxes ('bbox'), but --boxes use asks for them")
+    if tok.normalize_ != "pose":
+        raise CommandError(f"--boxes use: the model has normalize={tok.normalize_!r}; boxes need 'pose'")
+    with np.errstate(invalid="ignore"):
+        bad = ~np.isnan(boxes).any(1) & (~np.isfinite(boxes).all(1) | (boxes[:, tok.n_dims_:] < 0).any(1)
+                                         | ~(boxes[:, tok.n_dims_:] > 0).any(1))
+    if bad.any():
+        print(f"posetok tokenize: {int(bad.sum())} box(es) with no size left out (those poses are framed by their "
+              f"joints; first: entry {int(np.flatnonzero(bad)[0])})", file=sys.stderr)
+        boxes = np.where(bad[:, None], np.nan, boxes)
+    return boxes
+
+
 def tokenize(args):
     from .normalization import frame
 
     tok = _ordinal(load_model(args.model))
-    keypoints, meta, _ = read_poses(args.input, min_confidence=args.min_confidence, n_dims=tok.n_dims_)
+    keypoints, meta, _, boxes = read_poses(args.input, min_confidence=args.min_confidence, n_dims=tok.n_dims_)
     if keypoints.shape[1] != tok.n_keypoints_:
         raise CommandError(f"{args.input} has {keypoints.shape[1]} keypoints per pose, the model takes "
                            f"{tok.n_keypoints_}")
@@ -324,12 +352,19 @@ def tokenize(args):
         raise CommandError(f"{args.input}: no pose has an observed joint")
     entry, X = np.flatnonzero(present), X[present]
     meta = {k: v[present] for k, v in meta.items()}
-    ids = _chunked(tok.transform, X, "tokenize", args.progress)
-    frames = frame(X, "pose", tok.n_dims_)[1:] if tok.normalize_ == "pose" else None
+    boxes = _usable_boxes(boxes, tok, args.boxes, args.input)
+    if boxes is None:
+        ids = _chunked(tok.transform, X, "tokenize", args.progress)
+    else:
+        boxes = boxes[present]
+        ids = _chunked(lambda rows: tok.transform(X[rows], boxes=boxes[rows]), np.arange(len(X)), "tokenize",
+                       args.progress)
+    frames = frame(X, "pose", tok.n_dims_, boxes)[1:] if tok.normalize_ == "pose" else None
     names = list(tok.get_feature_names_out())
     write_tokens(args.output, ids, entry, frames, meta, names, args.model)
+    framed = "" if boxes is None else f"; {int((~np.isnan(boxes).any(1)).sum())} framed by their person box"
     print(f"posetok tokenize: {len(ids)} poses -> {args.output} ({ids.shape[1]} ids each, "
-          f"{tok.bits_per_pose_:.0f} bits; model {args.model})")
+          f"{tok.bits_per_pose_:.0f} bits; model {args.model}{framed})")
     return 0
 
 
@@ -360,11 +395,20 @@ def fit(args):
 
     if Path(args.output).suffix != ".posetok":
         raise CommandError(f"-o {args.output}: the model is written in the safe format; name it *.posetok")
+    boxes = None
     if Path(args.input).suffix == ".npy":
         X = _npy_poses(args.input, args.n_dims)
     else:
-        keypoints, _, _ = read_poses(args.input, min_confidence=args.min_confidence, n_dims=args.n_dims)
-        X = keypoints[~np.isnan(keypoints).all((1, 2))]
+        keypoints, _, _, boxes = read_poses(args.input, min_confidence=args.min_confidence, n_dims=args.n_dims)
+        present = ~np.isnan(keypoints).all((1, 2))
+        X, boxes = keypoints[present], None if boxes is None else boxes[present]
+    if args.boxes:
+        if boxes is None:
+            raise CommandError(f"--boxes: {args.input} has no person boxes ('bbox')")
+        if args.normalize != "pose":
+            raise CommandError("--boxes needs --normalize pose (each pose framed by its box)")
+    else:
+        boxes = None
     params = dict(n_tokens=args.n_tokens, codebook_size=args.codebook_size, refinement_stages=args.refinement_stages,
                   refinement_codebook_size=args.refinement_codebook_size, normalize=args.normalize,
                   mask_probability=args.mask_probability, n_epochs=args.n_epochs, random_state=args.seed,
@@ -376,7 +420,14 @@ def fit(args):
         if world > 1:  # under torchrun: each rank fits on its share of the poses, rank 0 writes the model
             rows = np.array_split(np.arange(len(X)), world)[rank]  # contiguous: a memmap stays one
             X, params["distributed"] = (X[rows[0] : rows[-1] + 1] if len(rows) else X[:0]), True
-        tok = PoseTokenizer(**params).fit(X)
+            if boxes is not None:
+                raise CommandError("--boxes: fits with boxes run in one process, not under torchrun")
+        try:
+            tok = PoseTokenizer(**params).fit(X, boxes=boxes)
+        except ValueError as exc:
+            if boxes is None:
+                raise
+            raise CommandError(f"{args.input}: {exc}") from exc
         if rank == 0:
             path = tok.save(args.output)
             shards = f" on {world} processes" if world > 1 else ""
@@ -541,6 +592,9 @@ def _parser():
     p.add_argument("-o", "--output", required=True, help="token file: .npz, .json or .csv")
     p.add_argument("--model", default="coco17", help="a pretrained model name or a .posetok file (default coco17)")
     p.add_argument("--min-confidence", **confidence)
+    p.add_argument("--boxes", choices=("auto", "use", "ignore"), default="auto",
+                   help="person boxes of the input ('bbox'): frame each pose by its box; auto (default): when the "
+                        "file has boxes and the model was fitted with them (coco17 was)")
     p.add_argument("--progress", **progress)
 
     p = sub.add_parser("decode", help="token ids -> keypoints (COCO results .json, .npz or .csv)")
@@ -560,6 +614,9 @@ def _parser():
     p.add_argument("--normalize", choices=("dataset", "pose"), default="pose",
                    help="default pose: each pose framed by its own box, so any pixel scale works")
     p.add_argument("--mask-probability", type=float, default=0.3)
+    p.add_argument("--boxes", action="store_true",
+                   help="fit with the file's person boxes ('bbox'), so that tokenize can frame poses by them "
+                        "(with --normalize pose)")
     p.add_argument("--n-epochs", type=int, default=60)
     p.add_argument("--n-dims", type=int, default=None, help="coordinates per joint of a flat .npz (default 2)")
     p.add_argument("--seed", type=int, default=0)

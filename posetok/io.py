@@ -41,7 +41,7 @@ _READABLE_VERSIONS = (1, 2, 3)
 _REFINEMENT_KEY = "refinement_codebooks"
 
 _FITTED = ("n_features_in_", "n_keypoints_", "n_dims_", "mean_", "scale_", "history_", "codebook_usage_", "device_",
-           "fit_time_")
+           "fit_time_", "fitted_with_boxes_")
 
 
 def _target(path) -> Path:
@@ -302,6 +302,10 @@ def _check_fitted(path, fitted, version, n_dims_param):
     if not (_is_number(fit_time) and fit_time >= 0):
         _refuse(path, f"fit_time_ must be a non-negative number, got {fit_time!r}")
     out["fit_time_"] = float(fit_time)
+    with_boxes = fitted.get("fitted_with_boxes_", False)  # written since boxes= exists; before, never
+    if not isinstance(with_boxes, bool):
+        _refuse(path, f"fitted_with_boxes_ must be true or false, got {with_boxes!r}")
+    out["fitted_with_boxes_"] = with_boxes
     if "feature_names_in_" in fitted:
         names = fitted["feature_names_in_"]
         if not (isinstance(names, list) and len(names) == n_features and all(isinstance(n, str) for n in names)):

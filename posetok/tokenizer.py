@@ -547,6 +547,10 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
         Device the model was trained on.
     fit_time_ : float
         Seconds spent in :meth:`fit`.
+    fitted_with_boxes_ : bool
+        Whether :meth:`fit` was given person boxes (``boxes=``), so that the
+        model has learnt poses framed by their box; giving boxes to a model
+        fitted without them warns.
 
     See Also
     --------
@@ -708,12 +712,18 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
         normalisation they are for, by default the fitted one)."""
         if boxes is None:
             return None
+        fitting = mode is not None
         mode = self.normalize_ if mode is None else mode
         if mode != "pose":
             raise ValueError(f"boxes are used with normalize='pose' only (each pose framed by its box); this "
                              f"tokenizer has normalize={mode!r}: normalise by the boxes yourself "
                              "(posetok.datasets.normalize_to_box) or use normalize='pose'")
-        return check_boxes(boxes, n_samples, n_dims)
+        boxes = check_boxes(boxes, n_samples, n_dims)
+        if not fitting and not getattr(self, "fitted_with_boxes_", False):
+            warnings.warn("this tokenizer was fitted without boxes: it has only seen poses framed by their joints, "
+                          "and a person box frames a pose differently (it is larger); refit it with fit(X, boxes=...) "
+                          "to use boxes", UserWarning, stacklevel=3)
+        return boxes
 
     def _fit(self, X, boxes=None):
         tic = time.perf_counter()
@@ -853,6 +863,7 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
         self.codebook_usage_ = n_used / self.codebook_size
         self.device_ = str(device)
         self.fit_time_ = time.perf_counter() - tic
+        self.fitted_with_boxes_ = boxes is not None
         self.__dict__.pop("_partial_", None)  # a new fit: partial_fit starts a new optimizer
         if streamed:
             return None, None, None
@@ -1029,6 +1040,7 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
         self.codebook_usage_ = n_used / self.codebook_size
         self.device_ = str(device)
         self.fit_time_ = time.perf_counter() - tic
+        self.fitted_with_boxes_ = fitted and getattr(self, "fitted_with_boxes_", False)
         self._partial_ = {"seed": seed, "calls": calls + 1, "steps": steps + n_steps, "optimizer": optimizer_state}
 
     @_fit_context(prefer_skip_nested_validation=True)

@@ -166,3 +166,18 @@ def test_a_box_tells_where_hidden_legs_are():
 
     with_boxes, without = error(boxes_around(X_test, 0.05)), error(None)
     assert with_boxes < 0.5 * without, (with_boxes, without)
+
+
+def test_boxes_for_a_model_fitted_without_them_warn(poses):
+    tok = PoseTokenizer(n_tokens=2, codebook_size=4, n_epochs=1, normalize="pose", random_state=0).fit(poses[:60])
+    assert tok.fitted_with_boxes_ is False
+    with pytest.warns(UserWarning, match="fitted without boxes"):
+        tok.transform(poses[:5], boxes=boxes_around(poses[:5]))
+
+
+def test_the_box_flag_survives_save_and_load(tok, poses, tmp_path):
+    assert tok.fitted_with_boxes_ is True
+    loaded = PoseTokenizer.load(tok.save(tmp_path / "boxes.posetok"))
+    assert loaded.fitted_with_boxes_ is True
+    boxes = boxes_around(poses[:20])
+    np.testing.assert_array_equal(loaded.transform(poses[:20], boxes=boxes), tok.transform(poses[:20], boxes=boxes))

@@ -261,3 +261,69 @@ def test_fit_refuses_bad_npy_files_in_one_line(tmp_path, capsys, array, message)
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert "posetok fit: error:" in err and message in err and "Traceback" not in err
+
+
+def _boxes_of(X, margin=0.2):
+    kp = X.reshape(len(X), -1, 2)
+    lo, hi = kp.min(1), kp.max(1)
+    return np.hstack([lo - margin * (hi - lo), (1 + 2 * margin) * (hi - lo)])
+
+
+@pytest.fixture(scope="module")
+def box_model_file(tmp_path_factory):
+    """A small model fitted with person boxes (posetok fit --boxes)."""
+    X, _ = make_stick_figures(300, random_state=0)
+    folder = tmp_path_factory.mktemp("box-model")
+    np.savez(folder / "kp.npz", keypoints=X.reshape(300, 13, 2), bbox=_boxes_of(X))
+    path = folder / "m.posetok"
+    assert main(["fit", str(folder / "kp.npz"), "-o", str(path), "--n-tokens", "4", "--codebook-size", "8",
+                 "--n-epochs", "1", "--quiet", "--boxes"]) == 0
+    return path
+
+
+def test_fit_with_boxes_records_it(box_model_file, model_file):
+    assert PoseTokenizer.load(box_model_file).fitted_with_boxes_ is True
+    assert PoseTokenizer.load(model_file).fitted_with_boxes_ is False
+
+
+def test_tokenize_frames_poses_by_the_boxes_of_the_file(capsys, tmp_path, box_model_file, model_file):
+    X, _ = make_stick_figures(6, random_state=4)
+    X = X * 3.0 + 100.0
+    boxes = _boxes_of(X)
+    boxes[2] = [50, 60, 0, 0]  # a box with no size: that pose is framed by its joints, and said so
+    records = json.loads(_results_file(tmp_path / "r.json", X).read_text())
+    for record, box in zip(records, boxes):
+        record["bbox"] = box.tolist()
+    (tmp_path / "r.json").write_text(json.dumps(records))
+    tok = PoseTokenizer.load(box_model_file)
+    expected_boxes = boxes.copy()
+    expected_boxes[2] = np.nan
+    assert main(["tokenize", str(tmp_path / "r.json"), "-o", str(tmp_path / "t.npz"), "--model",
+                 str(box_model_file)]) == 0
+    captured = capsys.readouterr()
+    assert "5 framed by their person box" in captured.out and "1 box(es) with no size" in captured.err
+    with np.load(tmp_path / "t.npz") as d:
+        np.testing.assert_array_equal(d["ids"], tok.transform(X, boxes=expected_boxes))
+        np.testing.assert_allclose(d["centre"][0], boxes[0, :2] + boxes[0, 2:] / 2)
+    # decode maps back with the stored frames: the box-framed reconstruction, in pixels
+    assert main(["decode", str(tmp_path / "t.npz"), "-o", str(tmp_path / "d.npz")]) == 0
+    with np.load(tmp_path / "d.npz") as d:
+        np.testing.assert_allclose(d["keypoints"].reshape(6, -1), tok._reconstruct(X, expected_boxes), atol=1e-9)
+    # --boxes ignore, and a model fitted without boxes (auto): framed by the joints
+    for argv in (["--model", str(box_model_file), "--boxes", "ignore"], ["--model", str(model_file)]):
+        assert main(["tokenize", str(tmp_path / "r.json"), "-o", str(tmp_path / "u.npz"), *argv]) == 0
+        with np.load(tmp_path / "u.npz") as d:
+            np.testing.assert_array_equal(d["ids"], PoseTokenizer.load(argv[1]).transform(X))
+
+
+def test_box_options_without_boxes_get_one_line(capsys, tmp_path, box_model_file):
+    X, _ = make_stick_figures(5, random_state=5)
+    results = _results_file(tmp_path / "r.json", X)
+    assert "has no person boxes" in _file_error(capsys, ["tokenize", str(results), "-o", str(tmp_path / "t.npz"),
+                                                         "--model", str(box_model_file), "--boxes", "use"])
+    np.savez(tmp_path / "kp.npz", keypoints=X.reshape(5, 13, 2))
+    assert "has no person boxes" in _file_error(capsys, ["fit", str(tmp_path / "kp.npz"), "-o",
+                                                         str(tmp_path / "m.posetok"), "--boxes", "--n-epochs", "1"])
+    np.savez(tmp_path / "bad.npz", keypoints=X.reshape(5, 13, 2), bbox=np.ones((5, 3)))
+    assert "'bbox' must be numbers of shape (5, 4)" in _file_error(
+        capsys, ["tokenize", str(tmp_path / "bad.npz"), "-o", str(tmp_path / "t.npz"), "--model", str(box_model_file)])
