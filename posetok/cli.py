@@ -493,7 +493,8 @@ def info(args):
         "refinement": (f"{tok.refinement_codebooks_.shape[0]} stage(s) of {tok.refinement_codebooks_.shape[2]} codes "
                        "per keypoint") if tok.refinement_codebooks_.shape[0] else "none",
         "bits per pose": f"{tok.bits_per_pose_:.0f}",
-        "normalize": tok.normalize_,
+        "normalize": tok.normalize_ + ("; fitted with person boxes (tokenize uses a file's boxes)"
+                                       if tok.fitted_with_boxes_ else ""),
         "network": (f"encoder {config.encoder_depth} x {config.encoder_width}, decoder {config.decoder_depth} x "
                     f"{config.decoder_width}, {n_params} parameters"),
         "training": (f"{len(epochs)} epochs on {tok.device_}, {tok.fit_time_:.0f} s, mask_probability "

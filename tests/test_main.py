@@ -210,7 +210,8 @@ def test_the_readme_commands_with_the_pretrained_model(capsys, tmp_path, monkeyp
     sample = Path(__file__).parents[1] / "examples" / "coco_val2017_sample_results.json"
     monkeypatch.chdir(tmp_path)
     assert main(["tokenize", str(sample), "-o", "tokens.json"]) == 0
-    assert capsys.readouterr().out == "posetok tokenize: 8 poses -> tokens.json (32 ids each, 256 bits; model coco17)\n"
+    assert capsys.readouterr().out == ("posetok tokenize: 8 poses -> tokens.json (32 ids each, 256 bits; model coco17; "
+                                       "8 framed by their person box)\n")
     assert main(["decode", "tokens.json", "-o", "decoded.json"]) == 0
     assert capsys.readouterr().out == "posetok decode: 8 poses -> decoded.json (model coco17)\n"
     original = np.array([r["keypoints"] for r in json.loads(sample.read_text())], float).reshape(8, 17, 3)
@@ -281,9 +282,12 @@ def box_model_file(tmp_path_factory):
     return path
 
 
-def test_fit_with_boxes_records_it(box_model_file, model_file):
+def test_fit_with_boxes_records_it(capsys, box_model_file, model_file):
     assert PoseTokenizer.load(box_model_file).fitted_with_boxes_ is True
     assert PoseTokenizer.load(model_file).fitted_with_boxes_ is False
+    capsys.readouterr()
+    assert main(["info", str(box_model_file)]) == 0
+    assert "pose; fitted with person boxes" in capsys.readouterr().out
 
 
 def test_tokenize_frames_poses_by_the_boxes_of_the_file(capsys, tmp_path, box_model_file, model_file):

@@ -57,6 +57,21 @@ def test_ids_reproduce_the_recorded_fixture(model):
     np.testing.assert_array_equal(tok.transform(X), ids)
 
 
+def test_a_model_fitted_with_boxes_says_so_and_reproduces_its_box_ids(model):
+    name, tok = model
+    assert tok.fitted_with_boxes_ is MODELS[name].boxes
+    if not MODELS[name].boxes:
+        return
+    with np.load(DATA_DIR / f"pretrained_{name}.npz") as d:
+        X, boxes, ids = d["X"], d["boxes"], d["ids_with_boxes"]
+    np.testing.assert_array_equal(tok.transform(X, boxes=boxes), ids)
+    assert (ids != tok.transform(X)).any()  # the boxes frame the poses differently from their joints
+    # any pixel scale: poses and boxes scaled and moved together keep their ids
+    moved = boxes * 8.0 + [500.0, -200.0, 0.0, 0.0]
+    moved[:, 2:] = boxes[:, 2:] * 8.0
+    np.testing.assert_array_equal(tok.transform(X * 8.0 + [500.0, -200.0] * 17, boxes=moved), ids)
+
+
 @pytest.mark.parametrize("scale, shift", [(0.25, 0.0), (4.0, 0.0), (16.0, 1000.0), (1.0, -300.0)])
 def test_pixels_at_any_scale_give_the_same_ids(model, scale, shift):
     """COCO pixels are whole numbers: powers of two and whole shifts change them exactly."""

@@ -26,13 +26,14 @@ class PretrainedModel:
 
 
 # Both take COCO-17 keypoints in image pixels (any scale; unlabelled or missed joints NaN):
-# normalize="pose" frames each pose by the box around its observed joints, and masked
-# training (as PoseImputer's default) teaches the encoder to work with missing joints.
+# normalize="pose" frames each pose by the box around its observed joints (coco17: by the
+# person box where one is given, boxes=), and masked training (as PoseImputer's default)
+# teaches the encoder to work with missing joints.
 MODELS = {
     "coco17": PretrainedModel(
         "coco17.posetok",
-        "COCO-17 keypoints in pixels; 32 tokens x 256 codes (256 bits). For classifier features "
-        "(encode='latent'), token sequences and filling missed joints",
+        "COCO-17 keypoints in pixels, with person boxes where known; 32 tokens x 256 codes (256 bits). "
+        "For classifier features (encode='latent'), token sequences and filling missed joints",
         dict(normalize="pose", mask_probability=0.3, encoder_depth=4),
         boxes=True,
     ),
@@ -76,7 +77,10 @@ def pretrained(name="coco17"):
         With ``normalize="pose"``, :meth:`~posetok.PoseTokenizer.inverse_transform`
         answers in each pose's frame; ``posetok.normalization.frame(X, "pose", 2)``
         gives the centre and size, and ``posetok.normalization.unframe`` maps it
-        back to X's pixels with them.
+        back to X's pixels with them. ``coco17`` was fitted with person boxes
+        (``fitted_with_boxes_``): pass ``boxes=`` (COCO ``x, y, w, h``) to
+        ``transform`` and ``inverse_transform`` (which then answers in pixels)
+        where you have them.
 
     Examples
     --------
