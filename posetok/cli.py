@@ -319,15 +319,16 @@ def _chunked(fn, X, label, progress):
 
 def _usable_boxes(boxes, tok, choice, path):
     """The boxes tokenize passes to the model (``--boxes``), with unusable rows NaN, or None."""
+    from .normalization import box_faults
+
     if choice == "ignore" or (choice == "auto" and (boxes is None or not tok.fitted_with_boxes_)):
         return None
     if boxes is None:
         raise CommandError(f"{path} has no person boxes ('bbox'), but --boxes use asks for them")
     if tok.normalize_ != "pose":
         raise CommandError(f"--boxes use: the model has normalize={tok.normalize_!r}; boxes need 'pose'")
-    with np.errstate(invalid="ignore"):
-        bad = ~np.isnan(boxes).any(1) & (~np.isfinite(boxes).all(1) | (boxes[:, tok.n_dims_:] < 0).any(1)
-                                         | ~(boxes[:, tok.n_dims_:] > 0).any(1))
+    _, infinite, negative, empty = box_faults(boxes, tok.n_dims_)
+    bad = ~np.isnan(boxes).any(1) & (infinite | negative | empty)  # a partly NaN box stays an error
     if bad.any():
         print(f"posetok tokenize: {int(bad.sum())} box(es) with no size left out (those poses are framed by their "
               f"joints; first: entry {int(np.flatnonzero(bad)[0])})", file=sys.stderr)

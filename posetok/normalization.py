@@ -147,26 +147,31 @@ def check_boxes(boxes, n_samples, n_dims):
         layout = "x, y, w, h" if n_dims == 2 else "lowest corner, then size"
         raise ValueError(f"boxes must have shape (n_samples, {2 * n_dims}) = ({n_samples}, {2 * n_dims}): per "
                          f"pose the lowest corner and the size of its box ({layout}), got shape {boxes.shape}")
-    nan = np.isnan(boxes)
-    partial = nan.any(1) & ~nan.all(1)
+    partial, infinite, negative, empty = box_faults(boxes, n_dims)
     if partial.any():
         row = int(np.flatnonzero(partial)[0])
         raise ValueError(f"boxes row {row} is partly NaN: a pose without a box has every value NaN, got "
                          f"{boxes[row].tolist()}")
-    if np.isinf(boxes).any():
-        row = int(np.flatnonzero(np.isinf(boxes).any(1))[0])
+    if infinite.any():
+        row = int(np.flatnonzero(infinite)[0])
         raise ValueError(f"boxes row {row} is infinite: {boxes[row].tolist()}")
-    with np.errstate(invalid="ignore"):
-        extent = boxes[:, n_dims:]
-        negative = (extent < 0).any(1)
-        empty = ~nan.any(1) & ~(extent > 0).any(1)
     if negative.any():
         row = int(np.flatnonzero(negative)[0])
-        raise ValueError(f"boxes row {row} has a negative size (width, height, ...): {extent[row].tolist()}")
+        raise ValueError(f"boxes row {row} has a negative size (width, height, ...): {boxes[row, n_dims:].tolist()}")
     if empty.any():
         row = int(np.flatnonzero(empty)[0])
         raise ValueError(f"boxes row {row} has no size (width, height, ... all 0): {boxes[row].tolist()}")
     return boxes
+
+
+def box_faults(boxes, n_dims):
+    """Per-row masks of what makes a float box unusable, in the order :func:`check_boxes` reports
+    them: partly NaN, infinite, a negative size, no size (a NaN row, "no box", has none of them)."""
+    nan = np.isnan(boxes)
+    with np.errstate(invalid="ignore"):
+        extent = boxes[:, n_dims:]
+        return (nan.any(1) & ~nan.all(1), np.isinf(boxes).any(1), (extent < 0).any(1),
+                ~nan.any(1) & ~(extent > 0).any(1))
 
 
 def unframe(framed, centre, size):
