@@ -5,6 +5,7 @@ Run from the repository root (COCO needs ../shared/data):
     python benchmarks/imputation.py            # COCO (20 000 train persons) and stick figures
     python benchmarks/imputation.py --quick    # smaller data and fewer epochs
     python benchmarks/imputation.py --coco-only --mask-sweep 0.2 0.3 0.4 0.5   # posetok only
+    python benchmarks/imputation.py --coco-only --complete   # complete train and val persons only
 
 Visible joints of held-out poses are hidden at random (1, 3 or 6 per pose, or 30 % of
 them); every imputer is fitted on the same training poses in the same frame (COCO:
@@ -145,6 +146,9 @@ def main():
     parser.add_argument("--n-coco", type=int, default=None, help="COCO train persons (all: 149813)")
     parser.add_argument("--n-epochs", type=int, default=None)
     parser.add_argument("--coco-only", action="store_true", help="skip the stick figures")
+    parser.add_argument("--complete", action="store_true",
+                        help="COCO: every imputer fitted on the 8 475 train persons with all 17 joints labelled, "
+                             "evaluated on the complete val persons (overrides --n-coco)")
     parser.add_argument("--mask-probability", type=float, default=DEFAULT_TOKENIZER_PARAMS["mask_probability"],
                         help="posetok's masking in fit (default: PoseImputer's)")
     parser.add_argument("--encoder-depth", type=int, default=DEFAULT_TOKENIZER_PARAMS["encoder_depth"],
@@ -162,10 +166,14 @@ def main():
     rng = np.random.default_rng(0)
     X_tr, _, _, _ = load("train")
     X_va, _, _, _ = load("val")
-    X_tr = X_tr[rng.permutation(len(X_tr))[:n_coco]]
+    if args.complete:
+        X_tr, X_va = X_tr[~np.isnan(X_tr).any(1)], X_va[~np.isnan(X_va).any(1)]
+    else:
+        X_tr = X_tr[rng.permutation(len(X_tr))[:n_coco]]
     # MPJPE in % of the larger box side, as in the rate-distortion benchmark
-    print(f"COCO: {len(X_tr)} train persons; posetok {n_epochs} epochs, encoder depth {args.encoder_depth}; "
-          f"seed {args.seed}", flush=True)
+    print(f"COCO: {len(X_tr)} train persons, {len(X_va)} val persons"
+          f"{' (the complete ones)' if args.complete else ''}; posetok {n_epochs} epochs, "
+          f"encoder depth {args.encoder_depth}; seed {args.seed}", flush=True)
     datasets = [("COCO val", X_tr, X_va, 100 / 1.25)]
     if not args.coco_only:
         X_st, _ = make_stick_figures(n_stick, random_state=0)

@@ -4,9 +4,9 @@
 
     python benchmarks/make_figures.py --results-only   # skip the stick-figure fit
 
-Reads rate_distortion.json (plus rate_distortion_<bits>_width<w>.json and
-rate_distortion_refined_all.json, longer-trained points), imputation_d4.json or, before
-it, imputation.json (plus, for COCO with all train persons, the newest of
+Reads rate_distortion_40000.json or, before it, rate_distortion.json (plus
+rate_distortion_<bits>_width<w>.json and rate_distortion_refined_all.json, longer-trained
+points), imputation_d4.json or, before it, imputation.json (plus, for COCO with all train persons, the newest of
 imputation_coco_full_d4_60.json, imputation_coco_full_m03.json and
 imputation_coco_full.json), imputation_mask_sweep.json, penn_ablation.json and
 classification.json (written by
@@ -44,19 +44,31 @@ def _rate_distortion_line(row):
 
 
 def rate_distortion(rows, extra=()):
-    fig, (ax1, ax2, ax3) = plt.subplots(1, 3, figsize=(16, 5.5))
-    # results files before the rename say "oks_ap" for the same quantity
-    panels = ((ax1, lambda r: _oks_ar(r)), (ax2, lambda r: 100 - _oks_ar(r)), (ax3, lambda r: r["mpjpe_pct"]))
+    """100 - OKS-AR and MPJPE against bits, on all val persons (top) and the complete ones (bottom)."""
+    fig, axes = plt.subplots(2, 2, figsize=(13, 9.5))
+    # results files before the rename say "oks_ap" for the same quantity; older ones have no "_complete"
+    panels = [(axes[0, 0], lambda r: 100 - _oks_ar(r)), (axes[0, 1], lambda r: r["mpjpe_pct"]),
+              (axes[1, 0], lambda r: 100 - r["oks_ar_complete"]), (axes[1, 1], lambda r: r["mpjpe_pct_complete"])]
+
     def extra_line(r):
         if r.get("refinement_stages"):
             return "posetok, tokens + refinement stages, all train persons, 30 epochs"
         return f"posetok, tokens only, width {r['encoder_width']}, all train persons, 30-40 epochs"
 
+    def plot(ax, value, rs, fmt, **style):
+        points = []
+        for r in rs:
+            try:
+                points.append((r["bits"], value(r)))
+            except KeyError:
+                continue
+        if points:
+            ax.plot(*zip(*points), fmt, **style)
+
     for i, line in enumerate(sorted({extra_line(r) for r in extra})):
         rs = sorted((r for r in extra if extra_line(r) == line), key=lambda r: r["bits"])
         for ax, value in panels:
-            ax.plot([r["bits"] for r in rs], [value(r) for r in rs], "*-", ms=14,
-                    color=("crimson", "purple")[i % 2], label=line)
+            plot(ax, value, rs, "*-", ms=14, color=("crimson", "purple")[i % 2], label=line)
     by_line = defaultdict(list)
     for r in rows:
         by_line[_rate_distortion_line(r)].append(r)
@@ -66,18 +78,21 @@ def rate_distortion(rows, extra=()):
         if line.startswith("posetok"):
             style = dict(lw=3, color="k", ls="-" if "refinement" in line else "--")
         for ax, value in panels:
-            ax.plot([r["bits"] for r in rs], [value(r) for r in rs], "o-", label=line, **style)
-    ax1.set_ylabel("OKS-AR on COCO val (higher is better)")
-    ax2.set_ylabel("100 - OKS-AR (lower is better)")
-    ax3.set_ylabel("MPJPE, % of box (lower is better)")
-    for ax in (ax2, ax3):
-        ax.set_yscale("log")
-    for ax in (ax1, ax2, ax3):
+            plot(ax, value, rs, "o-", label=line, **style)
+    n_train = rows[0].get("n_train")
+    for row, who in enumerate(("all val persons", "complete val persons")):
+        axes[row, 0].set_ylabel(f"100 - OKS-AR, {who} (lower is better)")
+        axes[row, 1].set_ylabel(f"MPJPE, % of box, {who} (lower is better)")
+    for ax in axes.flat:
         ax.set_xlabel("bits per pose")
         ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
         ax.grid(alpha=0.3)
-    fig.tight_layout(rect=(0, 0.16, 1, 1))
-    fig.legend(*ax1.get_legend_handles_labels(), loc="lower center", ncol=3, fontsize=8)
+    if n_train:
+        fig.suptitle(f"COCO val; circles: every method fitted on the same {n_train} train persons", fontsize=10)
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=8)
     return fig
 
 
@@ -175,7 +190,7 @@ def main():
     args = parser.parse_args()
     FIGURES.mkdir(parents=True, exist_ok=True)
     figures = {}
-    if (rows := read("rate_distortion")) is not None:
+    if (rows := read("rate_distortion_40000") or read("rate_distortion")) is not None:
         extra = [r for path in sorted(RESULTS.glob("rate_distortion_*_width*.json"))
                  for r in json.loads(path.read_text())] + (read("rate_distortion_refined_all") or [])
         figures["rate_distortion"] = rate_distortion(rows, extra)
