@@ -63,7 +63,7 @@ def rate_distortion(rows, extra=()):
             except KeyError:
                 continue
         if points:
-            ax.plot(*zip(*points), fmt, **style)
+            ax.plot(*zip(*points), fmt.rstrip("-") if "ls" in style else fmt, **style)
 
     for i, line in enumerate(sorted({extra_line(r) for r in extra})):
         rs = sorted((r for r in extra if extra_line(r) == line), key=lambda r: r["bits"])
