@@ -37,7 +37,9 @@ class PoseImputer(TransformerMixin, BaseEstimator):
         rather than the official 0.2 because it filled hidden COCO joints
         better; and the encoder, which has to infer the hidden joints, has
         four mixer blocks instead of the tokenizer's default two, which filled
-        them 4-5 % better again on COCO (docs/benchmarks.md, "Filling missing joints").
+        them 4-5 % better again on COCO (the runs that chose both are in
+        benchmarks/results/HISTORY.md; docs/benchmarks.md, "Filling missing
+        joints", has the default's results).
     random_state : int, RandomState instance or None, default=None
         Seeds the tokenizer's fit: when not None it replaces the tokenizer's
         own ``random_state`` (so the default tokenizer can be seeded without
