@@ -67,8 +67,7 @@ def test_a_model_fitted_with_boxes_says_so_and_reproduces_its_box_ids(model):
     np.testing.assert_array_equal(tok.transform(X, boxes=boxes), ids)
     assert (ids != tok.transform(X)).any()  # the boxes frame the poses differently from their joints
     # any pixel scale: poses and boxes scaled and moved together keep their ids
-    moved = boxes * 8.0 + [500.0, -200.0, 0.0, 0.0]
-    moved[:, 2:] = boxes[:, 2:] * 8.0
+    moved = boxes * 8.0 + [500.0, -200.0, 0.0, 0.0]  # corners moved, sizes scaled
     np.testing.assert_array_equal(tok.transform(X * 8.0 + [500.0, -200.0] * 17, boxes=moved), ids)
 
 
