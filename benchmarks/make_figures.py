@@ -63,7 +63,7 @@ def rate_distortion(rows, extra=()):
             except KeyError:
                 continue
         if points:
-            ax.plot(*zip(*points), fmt.rstrip("-") if "ls" in style else fmt, **style)
+            ax.plot(*zip(*points), fmt, **style)
 
     for i, line in enumerate(sorted({extra_line(r) for r in extra})):
         rs = sorted((r for r in extra if extra_line(r) == line), key=lambda r: r["bits"])
@@ -74,11 +74,11 @@ def rate_distortion(rows, extra=()):
         by_line[_rate_distortion_line(r)].append(r)
     for line, rs in sorted(by_line.items()):
         rs = sorted(rs, key=lambda r: r["bits"])
-        style = {}
-        if line.startswith("posetok"):
-            style = dict(lw=3, color="k", ls="-" if "refinement" in line else "--")
+        fmt, style = "o-", {}
+        if line.startswith("posetok"):  # its own line style, so the format gives only the marker
+            fmt, style = "o", dict(lw=3, color="k", ls="-" if "refinement" in line else "--")
         for ax, value in panels:
-            plot(ax, value, rs, "o-", label=line, **style)
+            plot(ax, value, rs, fmt, label=line, **style)
     n_train = rows[0].get("n_train")
     for row, who in enumerate(("all val persons", "complete val persons")):
         axes[row, 0].set_ylabel(f"100 - OKS-AR, {who} (lower is better)")
