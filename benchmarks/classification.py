@@ -24,8 +24,12 @@ pooling (``TemporalPool``: mean, std, velocity |mean| and std), the latent
 vectors with the same pooling, the TF-IDF bag of tokens, and the latent vectors
 of a ``MotionTokenizer`` (a tokenizer over windows of 8 consecutive frames,
 fitted on every 2nd window of the training videos) with the same pooling.
-Frame-level training and test frames are every 8th frame (consecutive frames
-are near duplicates); video level uses every frame.
+Each of coordinates, latent vectors and motion tokens is also measured
+mirror-symmetric (``posetok.symmetry.MirrorSymmetric``: the mean of the
+features of each pose and of its left-right mirror image, so a classifier
+cannot tell a left-handed action from a right-handed one), frame and video
+level. Frame-level training and test frames are every 8th frame (consecutive
+frames are near duplicates); video level uses every frame.
 """
 
 from __future__ import annotations
@@ -39,16 +43,18 @@ from pathlib import Path
 
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.frozen import FrozenEstimator
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegressionCV
 from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
+from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
 from posetok import PoseTokenizer
-from posetok.datasets import make_stick_figures
-from posetok.readers import load_penn_action
-from posetok.video import BagOfTokens, MotionTokenizer, TemporalPool, split_by_group
+from posetok.datasets import STICK_FIGURE_KEYPOINTS, make_stick_figures
+from posetok.readers import PENN_JOINTS, load_penn_action
+from posetok.symmetry import MirrorSymmetric, flip_pairs_from_names
+from posetok.video import BagOfTokens, MotionTokenizer, PerFrame, TemporalPool, split_by_group
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "examples"))
@@ -56,6 +62,7 @@ from penn_action_classification import DEFAULT, prepare  # noqa: E402
 
 CS = [0.01, 0.1, 1.0, 10.0]
 FRAME_STEP = 8
+STICK_FRAME = 64  # make_stick_figures' default frame_size
 REDUCED_DROP = (0, 5, 6)  # Penn joints: head, left wrist, right wrist
 RECOMMENDED_POOL = dict(stats=("mean", "std"), velocity_stats=("absmean", "std"))
 
@@ -94,8 +101,9 @@ def drop_joints(X, joints):
     return kp.reshape(len(X), -1), ~np.isnan(kp[..., 0]).all(1)
 
 
-def penn_run(X, y, video, train, fraction, seed, n_epochs, rows, tag, motion_window=8):
+def penn_run(X, y, video, train, fraction, seed, n_epochs, rows, tag, joint_names, motion_window=8):
     sel = choose_videos(video, y, train, fraction, seed)
+    pairs = flip_pairs_from_names(joint_names)
     test = ~train
     n_videos = len(np.unique(video[sel]))
     tic = time.perf_counter()
@@ -118,8 +126,11 @@ def penn_run(X, y, video, train, fraction, seed, n_epochs, rows, tag, motion_win
     record("frame", "tokens one-hot", accuracy(onehot.transform(X[tr]), y[tr], onehot.transform(X[te]), y[te],
                                               sparse=True))
     latent = tok.set_params(encode="latent")
-    record("frame", "tokens latent (recommended)",
+    record("frame", "tokens latent",
            accuracy(latent.transform(X[tr]), y[tr], latent.transform(X[te]), y[te]))
+    for name, frozen in (("coordinates", imputer), ("tokens latent", latent)):
+        sym = MirrorSymmetric(FrozenEstimator(frozen), pairs).fit(X[tr])
+        record("frame", f"{name}, mirror-symmetric", accuracy(sym.transform(X[tr]), y[tr], sym.transform(X[te]), y[te]))
 
     # video level
     videos_tr, _, yv_tr = split_by_group(X[sel], video[sel], y[sel])
@@ -130,10 +141,16 @@ def penn_run(X, y, video, train, fraction, seed, n_epochs, rows, tag, motion_win
            accuracy(meanstd.fit_transform(videos_tr), yv_tr, meanstd.transform(videos_te), yv_te))
     record("video", "coordinates, recommended pooling",
            accuracy(pool.fit_transform(videos_tr), yv_tr, pool.transform(videos_te), yv_te))
+    sym = MirrorSymmetric(pool, pairs).fit(videos_tr)
+    record("video", "coordinates, recommended pooling, mirror-symmetric",
+           accuracy(sym.transform(videos_tr), yv_tr, sym.transform(videos_te), yv_te))
     lat_tr = [latent.transform(v) for v in videos_tr]
     lat_te = [latent.transform(v) for v in videos_te]
     record("video", "tokens latent, recommended pooling",
            accuracy(pool.fit_transform(lat_tr), yv_tr, pool.transform(lat_te), yv_te))
+    sym = MirrorSymmetric(make_pipeline(PerFrame(FrozenEstimator(latent)), pool), pairs).fit(videos_tr)
+    record("video", "tokens latent, recommended pooling, mirror-symmetric",
+           accuracy(sym.transform(videos_tr), yv_tr, sym.transform(videos_te), yv_te))
     ids = tok.set_params(encode="ordinal")
     bag = BagOfTokens(tok.codebook_size, tfidf=True)
     ids_tr = [ids.transform(v) for v in videos_tr]
@@ -148,21 +165,25 @@ def penn_run(X, y, video, train, fraction, seed, n_epochs, rows, tag, motion_win
         mot_tr, mot_te = motion.transform(videos_tr), motion.transform(videos_te)
         record("video", f"motion tokens ({motion_window} frames) latent, recommended pooling",
                accuracy(pool.fit_transform(mot_tr), yv_tr, pool.transform(mot_te), yv_te))
+        sym = MirrorSymmetric(make_pipeline(FrozenEstimator(motion), pool), pairs).fit(videos_tr)
+        record("video", f"motion tokens ({motion_window} frames) latent, recommended pooling, mirror-symmetric",
+               accuracy(sym.transform(videos_tr), yv_tr, sym.transform(videos_te), yv_te))
 
 
 def stick_run(n_train, seed, n_epochs, rows):
-    X, y = make_stick_figures(n_train, random_state=seed)
-    X_te, y_te = make_stick_figures(2000, random_state=1000 + seed)
+    X, y = make_stick_figures(n_train, frame_size=STICK_FRAME, random_state=seed)
+    X_te, y_te = make_stick_figures(2000, frame_size=STICK_FRAME, random_state=1000 + seed)
     tok = PoseTokenizer(n_epochs=n_epochs, random_state=seed).fit(X)
     base = {"dataset": "stick figures", "n_train": n_train, "seed": seed}
     print(f"[stick figures {n_train} seed {seed}]", flush=True)
-    for name, encoding in (("coordinates", None), ("tokens one-hot", "onehot"),
-                           ("tokens latent (recommended)", "latent")):
-        if encoding is None:
-            acc = accuracy(X, y, X_te, y_te)
-        else:
-            t = tok.set_params(encode=encoding)
-            acc = accuracy(t.transform(X), y, t.transform(X_te), y_te, sparse=encoding == "onehot")
+    pairs = flip_pairs_from_names(STICK_FIGURE_KEYPOINTS)
+    for name, encoding in (("coordinates", None), ("tokens one-hot", "onehot"), ("tokens latent", "latent"),
+                           ("coordinates, mirror-symmetric", None), ("tokens latent, mirror-symmetric", "latent")):
+        features = FunctionTransformer() if encoding is None else FrozenEstimator(tok.set_params(encode=encoding))
+        if name.endswith("mirror-symmetric"):  # the figures' frame flipped left-right, as an image would be
+            features = MirrorSymmetric(features, pairs, centre=(STICK_FRAME - 1) / 2)
+        features.fit(X)
+        acc = accuracy(features.transform(X), y, features.transform(X_te), y_te, sparse=encoding == "onehot")
         rows.append({**base, "level": "frame", "features": name, "accuracy": acc[0], "C": acc[1]})
         print(f"  frame {name:42s} {acc[0]:.3f}  (C={acc[1]:g}, {acc[2]:.0f} s)", flush=True)
 
@@ -203,13 +224,14 @@ def main():
         X, y, video, train = prepare(load_penn_action(args.data))
         for fraction in sizes:
             for seed in seeds:
-                penn_run(X, y, video, train, fraction, seed, n_epochs, rows, "Penn Action")
+                penn_run(X, y, video, train, fraction, seed, n_epochs, rows, "Penn Action", PENN_JOINTS)
         if not args.quick:
             Xr, ok = drop_joints(X, REDUCED_DROP)
+            kept = [name for j, name in enumerate(PENN_JOINTS) if j not in REDUCED_DROP]
             middle = sorted(sizes)[len(sizes) // 2]
             for seed in seeds:
                 penn_run(Xr[ok], y[ok], video[ok], train[ok], middle, seed, n_epochs, rows,
-                         "Penn Action, 10 joints")
+                         "Penn Action, 10 joints", kept)
     else:
         print(f"{args.data} not found: Penn Action skipped (see the script's docstring for the data)")
     summary(rows)

@@ -18,6 +18,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.utils.estimator_checks import estimator_checks_generator
 
 from posetok import PoseImputer, PoseTokenizer
+from posetok.symmetry import MirrorSymmetric
 
 from .conftest import TINY
 
@@ -30,6 +31,7 @@ ESTIMATORS = [
     PoseTokenizer(**ANY_WIDTH, encode="latent"),
     PoseTokenizer(**ANY_WIDTH, encode="onehot"),
     PoseImputer(PoseTokenizer(**ANY_WIDTH)),
+    MirrorSymmetric(PoseTokenizer(**ANY_WIDTH, encode="latent"), n_dims=1),
 ]
 
 
