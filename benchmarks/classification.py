@@ -182,7 +182,7 @@ def stick_run(n_train, seed, n_epochs, rows):
         features = FunctionTransformer() if encoding is None else FrozenEstimator(tok.set_params(encode=encoding))
         if name.endswith("mirror-symmetric"):  # the figures' frame flipped left-right, as an image would be
             features = MirrorSymmetric(features, pairs, centre=(STICK_FRAME - 1) / 2)
-        features.fit(X)
+        features.fit(X, y)
         acc = accuracy(features.transform(X), y, features.transform(X_te), y_te, sparse=encoding == "onehot")
         rows.append({**base, "level": "frame", "features": name, "accuracy": acc[0], "C": acc[1]})
         print(f"  frame {name:42s} {acc[0]:.3f}  (C={acc[1]:g}, {acc[2]:.0f} s)", flush=True)
