@@ -9,18 +9,23 @@ Pennsylvania's Penn Action page) or the compact ``penn_action_2d.npz``; by defau
 Penn's official train/test split by video. Each frame is normalised by its person box
 (posetok.datasets.normalize_to_box) and invisible joints are NaN. The two recommended
 recipes (docs/benchmarks.md measures them across datasets and training sizes:
-benchmarks/classification.py):
+benchmarks/classification.py) make the features mirror-symmetric
+(``posetok.symmetry.MirrorSymmetric``: the mean of the features of each pose and
+of its left-right mirror image), so a left-handed tennis serve looks like a
+right-handed one:
 
-- Frame level: ``PoseTokenizer(encode="latent")`` -> StandardScaler ->
-  LogisticRegressionCV, against the normalised coordinates (mean-imputed) -> the
-  same classifier.
-- Video level: ``PerFrame(PoseTokenizer(encode="latent"))`` ->
-  ``TemporalPool()`` (mean, std and velocity statistics) -> StandardScaler ->
-  LogisticRegressionCV, against mean+std pooled coordinates -> the same classifier.
+- Frame level: ``MirrorSymmetric(PoseTokenizer(encode="latent"), flip_pairs)`` ->
+  StandardScaler -> LogisticRegressionCV, against the normalised coordinates
+  (mean-imputed) -> the same classifier.
+- Video level: ``MirrorSymmetric(make_pipeline(PerFrame(PoseTokenizer(encode="latent")),
+  TemporalPool()), flip_pairs)`` (mean, std and velocity statistics of each
+  feature) -> StandardScaler -> LogisticRegressionCV, against mean+std pooled
+  coordinates -> the same classifier.
 
-With ``--motion`` the video level also runs motion tokens: a ``MotionTokenizer``
-(a PoseTokenizer over windows of 8 consecutive frames, fitted on every 6th window)
--> ``TemporalPool()`` -> StandardScaler -> LogisticRegressionCV. It costs several
+``flip_pairs`` (left joint, right joint) come from the joint names
+(``flip_pairs_from_names``). With ``--motion`` the video level also runs motion
+tokens: a ``MotionTokenizer`` (a PoseTokenizer over windows of 8 consecutive
+frames, fitted on every 6th window) in place of ``PerFrame``. It costs several
 times the fit and measured level with the per-frame recipe (docs/benchmarks.md).
 
 The classifier's C is chosen by cross-validation on the training set only.
@@ -43,6 +48,7 @@ from sklearn.preprocessing import StandardScaler
 from posetok import PoseTokenizer
 from posetok.datasets import normalize_to_box, visibility_to_nan
 from posetok.readers import load_penn_action
+from posetok.symmetry import MirrorSymmetric, flip_pairs_from_names
 from posetok.video import MotionTokenizer, PerFrame, TemporalPool, split_by_group
 
 DEFAULT = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "penn_action_2d.npz"
@@ -79,13 +85,15 @@ def main():
                         random_state=0).fit(X[train][::step])
     print(f"tokenizer fitted on {len(X[train][::step])} frames in {time.perf_counter() - tic:.0f} s", flush=True)
     frozen = FrozenEstimator(tok)
+    pairs = flip_pairs_from_names(data.joint_names)  # (left_shoulder, right_shoulder), ...
     clf = lambda: LogisticRegressionCV(Cs=[0.01, 0.1, 1.0, 10.0], cv=3, max_iter=300)  # noqa: E731
     results = {}
 
     # frame level: a subsample of frames for both training and test (neighbouring frames are near duplicates)
     tr, te = np.flatnonzero(train)[::frame_step], np.flatnonzero(~train)[::frame_step]
     for name, pipe in {
-        "tokens, latent vectors": make_pipeline(frozen, StandardScaler(), clf()),
+        "tokens, latent vectors, mirror-symmetric": make_pipeline(MirrorSymmetric(frozen, pairs), StandardScaler(),
+                                                                  clf()),
         "normalised coordinates": make_pipeline(SimpleImputer(), StandardScaler(), clf()),
     }.items():
         pipe.fit(X[tr], y[tr])
@@ -97,7 +105,8 @@ def main():
     videos_te, _, y_te = split_by_group(X[~train], video[~train], y[~train])
     predictions = {}
     pipelines = {
-        "tokens, latent vectors pooled": make_pipeline(PerFrame(frozen), TemporalPool(), StandardScaler(), clf()),
+        "tokens, latent vectors pooled, mirror-symmetric": make_pipeline(
+            MirrorSymmetric(make_pipeline(PerFrame(frozen), TemporalPool()), pairs), StandardScaler(), clf()),
         "coordinates, mean+std pooled": make_pipeline(
             TemporalPool(stats=("mean", "std"), velocity_stats=()), StandardScaler(), clf()),
     }
@@ -105,8 +114,8 @@ def main():
         # the motion tokenizer learns from the training videos' windows inside the pipeline (labels unused)
         motion = MotionTokenizer(PoseTokenizer(args.n_tokens, codebook_size=args.codebook_size, n_epochs=n_epochs,
                                                encode="latent", random_state=0), window=8, fit_stride=2 * step)
-        pipelines["motion tokens, latent vectors pooled"] = make_pipeline(motion, TemporalPool(), StandardScaler(),
-                                                                          clf())
+        pipelines["motion tokens, latent vectors pooled, mirror-symmetric"] = make_pipeline(
+            MirrorSymmetric(make_pipeline(motion, TemporalPool()), pairs), StandardScaler(), clf())
     for name, pipe in pipelines.items():
         pipe.fit(videos_tr, y_tr)
         predictions[name] = pipe.predict(videos_te)
