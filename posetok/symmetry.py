@@ -26,6 +26,8 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.utils.validation import check_is_fitted
 
+from .video import _check_sequences
+
 __all__ = ["flip_pairs_from_names", "mirror", "MirrorSymmetric"]
 
 # a side prefix, then a separator or a capital letter: left_wrist, l_wrist, LWrist, leftWrist (not "lumbar")
@@ -241,9 +243,7 @@ class MirrorSymmetric(TransformerMixin, BaseEstimator):
             raise TypeError("sparse input is not supported: poses are dense arrays of coordinates")
         kw = dict(n_dims=self.n_dims, axis=self.axis, centre=self.centre)
         if _is_videos(X):
-            if len(X) == 0:
-                raise ValueError("X holds no video")
-            return [mirror(v, self.flip_pairs, **kw) for v in X]
+            return [mirror(v, self.flip_pairs, **kw) for v in _check_sequences(X, keypoint_arrays=True)]
         return mirror(X, self.flip_pairs, **kw)
 
     def fit(self, X, y=None):
