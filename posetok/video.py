@@ -96,8 +96,8 @@ def _check_sequences(X, name="X", keypoint_arrays=False):
     for i, s in enumerate(X):
         a = np.asarray(s)
         if not (a.ndim == 2 or keypoint_arrays and a.ndim == 3) or len(a) == 0:
-            shapes = "a 2-D array of frames, or a 3-D array (n_frames, n_keypoints, n_dims)" if keypoint_arrays \
-                else "a 2-D array of frames"
+            shapes = "2-D array of frames, or a 3-D array (n_frames, n_keypoints, n_dims)" if keypoint_arrays \
+                else "2-D array of frames"
             raise ValueError(f"video {i} of {name} must be a non-empty {shapes}, got shape {a.shape}")
         if keypoint_arrays and seqs and a.ndim == seqs[0].ndim and a.shape[1:] != seqs[0].shape[1:]:
             raise ValueError(f"video {i} of {name} has frames of shape {a.shape[1:]}, video 0 of "
