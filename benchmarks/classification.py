@@ -1,6 +1,7 @@
 """Pose tokens against raw coordinates as classifier features, across datasets and training sizes.
 
-    python benchmarks/classification.py [--quick] [--sizes 0.05 0.2 1.0] [--seeds 0 1 2] [--json PATH]
+    python benchmarks/classification.py [--quick] [--sizes 0.05 0.2 1.0] [--seeds 0 1 2]
+        [--levels frame video] [--json PATH]
 
 The protocol of issue 14, one run, everything side by side:
 
@@ -28,7 +29,11 @@ Each of coordinates, latent vectors and motion tokens is also measured
 mirror-symmetric (``posetok.symmetry.MirrorSymmetric``: the mean of the
 features of each pose and of its left-right mirror image, so a classifier
 cannot tell a left-handed action from a right-handed one), frame and video
-level. Frame-level training and test frames are every 8th frame (consecutive
+level. For the mirror-symmetric video features the pooling is also measured with the
+maximum and minimum of each feature over the frames added to its statistics
+(``TemporalPool(stats=("mean", "std", "max", "min"))``).
+``--levels`` runs frame or video level only (the stick figures are
+frame level). Frame-level training and test frames are every 8th frame (consecutive
 frames are near duplicates); video level uses every frame.
 """
 
@@ -64,7 +69,8 @@ CS = [0.01, 0.1, 1.0, 10.0]
 FRAME_STEP = 8
 STICK_FRAME = 64  # make_stick_figures' default frame_size
 REDUCED_DROP = (0, 5, 6)  # Penn joints: head, left wrist, right wrist
-RECOMMENDED_POOL = dict(stats=("mean", "std"), velocity_stats=("absmean", "std"))
+RECOMMENDED_POOL = dict(stats=("mean", "std"), velocity_stats=("absmean", "std"))  # TemporalPool()
+EXTREMES_POOL = dict(stats=("mean", "std", "max", "min"), velocity_stats=("absmean", "std"))
 
 
 def classifier(sparse=False):
@@ -101,7 +107,8 @@ def drop_joints(X, joints):
     return kp.reshape(len(X), -1), ~np.isnan(kp[..., 0]).all(1)
 
 
-def penn_run(X, y, video, train, fraction, seed, n_epochs, rows, tag, joint_names, motion_window=8):
+def penn_run(X, y, video, train, fraction, seed, n_epochs, rows, tag, joint_names, motion_window=8,
+             levels=("frame", "video")):
     sel = choose_videos(video, y, train, fraction, seed)
     pairs = flip_pairs_from_names(joint_names)
     test = ~train
@@ -118,56 +125,55 @@ def penn_run(X, y, video, train, fraction, seed, n_epochs, rows, tag, joint_name
         rows.append({**base, "level": level, "features": features, "accuracy": acc[0], "C": acc[1]})
         print(f"  {level:5s} {features:42s} {acc[0]:.3f}  (C={acc[1]:g}, {acc[2]:.0f} s)", flush=True)
 
-    # frame level
-    tr, te = np.flatnonzero(sel)[::FRAME_STEP], np.flatnonzero(test)[::FRAME_STEP]
-    imputer = SimpleImputer().fit(X[tr])
-    record("frame", "coordinates", accuracy(imputer.transform(X[tr]), y[tr], imputer.transform(X[te]), y[te]))
-    onehot = tok.set_params(encode="onehot")
-    record("frame", "tokens one-hot", accuracy(onehot.transform(X[tr]), y[tr], onehot.transform(X[te]), y[te],
-                                              sparse=True))
-    latent = tok.set_params(encode="latent")
-    record("frame", "tokens latent",
-           accuracy(latent.transform(X[tr]), y[tr], latent.transform(X[te]), y[te]))
-    for name, frozen in (("coordinates", imputer), ("tokens latent", latent)):
-        sym = MirrorSymmetric(FrozenEstimator(frozen), pairs).fit(X[tr])
-        record("frame", f"{name}, mirror-symmetric", accuracy(sym.transform(X[tr]), y[tr], sym.transform(X[te]), y[te]))
+    if "frame" in levels:
+        tr, te = np.flatnonzero(sel)[::FRAME_STEP], np.flatnonzero(test)[::FRAME_STEP]
+        imputer = SimpleImputer().fit(X[tr])
+        record("frame", "coordinates",
+               accuracy(imputer.transform(X[tr]), y[tr], imputer.transform(X[te]), y[te]))
+        onehot = tok.set_params(encode="onehot")
+        record("frame", "tokens one-hot",
+               accuracy(onehot.transform(X[tr]), y[tr], onehot.transform(X[te]), y[te], sparse=True))
+        latent = tok.set_params(encode="latent")
+        record("frame", "tokens latent",
+               accuracy(latent.transform(X[tr]), y[tr], latent.transform(X[te]), y[te]))
+        for name, frozen in (("coordinates", imputer), ("tokens latent", latent)):
+            sym = MirrorSymmetric(FrozenEstimator(frozen), pairs).fit(X[tr])
+            record("frame", f"{name}, mirror-symmetric",
+                   accuracy(sym.transform(X[tr]), y[tr], sym.transform(X[te]), y[te]))
+    if "video" not in levels:
+        return
 
-    # video level
     videos_tr, _, yv_tr = split_by_group(X[sel], video[sel], y[sel])
     videos_te, _, yv_te = split_by_group(X[test], video[test], y[test])
-    meanstd = TemporalPool(stats=("mean", "std"), velocity_stats=())
-    pool = TemporalPool(**RECOMMENDED_POOL)
-    record("video", "coordinates mean+std",
-           accuracy(meanstd.fit_transform(videos_tr), yv_tr, meanstd.transform(videos_te), yv_te))
-    record("video", "coordinates, recommended pooling",
-           accuracy(pool.fit_transform(videos_tr), yv_tr, pool.transform(videos_te), yv_te))
-    sym = MirrorSymmetric(pool, pairs).fit(videos_tr)
-    record("video", "coordinates, recommended pooling, mirror-symmetric",
-           accuracy(sym.transform(videos_tr), yv_tr, sym.transform(videos_te), yv_te))
-    lat_tr = [latent.transform(v) for v in videos_tr]
-    lat_te = [latent.transform(v) for v in videos_te]
-    record("video", "tokens latent, recommended pooling",
-           accuracy(pool.fit_transform(lat_tr), yv_tr, pool.transform(lat_te), yv_te))
-    sym = MirrorSymmetric(make_pipeline(PerFrame(FrozenEstimator(latent)), pool), pairs).fit(videos_tr)
-    record("video", "tokens latent, recommended pooling, mirror-symmetric",
-           accuracy(sym.transform(videos_tr), yv_tr, sym.transform(videos_te), yv_te))
-    ids = tok.set_params(encode="ordinal")
-    bag = BagOfTokens(tok.codebook_size, tfidf=True)
-    ids_tr = [ids.transform(v) for v in videos_tr]
-    ids_te = [ids.transform(v) for v in videos_te]
-    record("video", "bag of tokens, tf-idf",
-           accuracy(bag.fit_transform(ids_tr), yv_tr, bag.transform(ids_te), yv_te, sparse=True))
+
+    def video_row(features, transformer, sparse=False):
+        """Fit ``transformer`` on the training videos, score the classifier on its features."""
+        record("video", features, accuracy(transformer.fit_transform(videos_tr), yv_tr,
+                                           transformer.transform(videos_te), yv_te, sparse=sparse))
+
+    pool, extremes = TemporalPool(**RECOMMENDED_POOL), TemporalPool(**EXTREMES_POOL)
+    video_row("coordinates mean+std", TemporalPool(stats=("mean", "std"), velocity_stats=()))
+    video_row("coordinates, TemporalPool", pool)
+    video_row("coordinates, TemporalPool, mirror-symmetric", MirrorSymmetric(pool, pairs))
+    video_row("coordinates, TemporalPool with max/min, mirror-symmetric", MirrorSymmetric(extremes, pairs))
+    latent = PerFrame(FrozenEstimator(tok.set_params(encode="latent")))
+    video_row("tokens latent, TemporalPool", make_pipeline(latent, pool))
+    video_row("tokens latent, TemporalPool, mirror-symmetric", MirrorSymmetric(make_pipeline(latent, pool), pairs))
+    video_row("tokens latent, TemporalPool with max/min, mirror-symmetric",
+              MirrorSymmetric(make_pipeline(latent, extremes), pairs))
+    # the frozen `latent` wraps the same tokenizer: its rows are done before the encoding changes
+    ids = PerFrame(FrozenEstimator(tok.set_params(encode="ordinal")))
+    video_row("bag of tokens, tf-idf", make_pipeline(ids, BagOfTokens(tok.codebook_size, tfidf=True)), sparse=True)
     if motion_window:
         tic = time.perf_counter()
         motion = MotionTokenizer(PoseTokenizer(n_epochs=n_epochs, random_state=seed, encode="latent"),
                                  window=motion_window, fit_stride=2).fit(videos_tr)
         print(f"  motion tokenizer ({motion_window} frames) fitted in {time.perf_counter() - tic:.0f} s", flush=True)
-        mot_tr, mot_te = motion.transform(videos_tr), motion.transform(videos_te)
-        record("video", f"motion tokens ({motion_window} frames) latent, recommended pooling",
-               accuracy(pool.fit_transform(mot_tr), yv_tr, pool.transform(mot_te), yv_te))
-        sym = MirrorSymmetric(make_pipeline(FrozenEstimator(motion), pool), pairs).fit(videos_tr)
-        record("video", f"motion tokens ({motion_window} frames) latent, recommended pooling, mirror-symmetric",
-               accuracy(sym.transform(videos_tr), yv_tr, sym.transform(videos_te), yv_te))
+        name, frozen = f"motion tokens ({motion_window} frames) latent", FrozenEstimator(motion)
+        video_row(f"{name}, TemporalPool", make_pipeline(frozen, pool))
+        video_row(f"{name}, TemporalPool, mirror-symmetric", MirrorSymmetric(make_pipeline(frozen, pool), pairs))
+        video_row(f"{name}, TemporalPool with max/min, mirror-symmetric",
+                  MirrorSymmetric(make_pipeline(frozen, extremes), pairs))
 
 
 def stick_run(n_train, seed, n_epochs, rows):
@@ -211,12 +217,14 @@ def main():
     parser.add_argument("--sizes", type=float, nargs="+", default=[0.05, 0.2, 1.0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--n-epochs", type=int, default=20)
+    parser.add_argument("--levels", nargs="+", choices=["frame", "video"], default=["frame", "video"],
+                        help="Penn Action levels to run (the stick figures are frame level only)")
     parser.add_argument("--skip-stick-figures", action="store_true")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     sizes, seeds, n_epochs = ([0.05], [0], 3) if args.quick else (args.sizes, args.seeds, args.n_epochs)
     rows = []
-    if not args.skip_stick_figures:
+    if not args.skip_stick_figures and "frame" in args.levels:
         for n_train in ([300] if args.quick else [300, 3000]):
             for seed in seeds:
                 stick_run(n_train, seed, n_epochs, rows)
@@ -224,14 +232,15 @@ def main():
         X, y, video, train = prepare(load_penn_action(args.data))
         for fraction in sizes:
             for seed in seeds:
-                penn_run(X, y, video, train, fraction, seed, n_epochs, rows, "Penn Action", PENN_JOINTS)
+                penn_run(X, y, video, train, fraction, seed, n_epochs, rows, "Penn Action", PENN_JOINTS,
+                         levels=args.levels)
         if not args.quick:
             Xr, ok = drop_joints(X, REDUCED_DROP)
             kept = [name for j, name in enumerate(PENN_JOINTS) if j not in REDUCED_DROP]
             middle = sorted(sizes)[len(sizes) // 2]
             for seed in seeds:
                 penn_run(Xr[ok], y[ok], video[ok], train[ok], middle, seed, n_epochs, rows,
-                         "Penn Action, 10 joints", kept)
+                         "Penn Action, 10 joints", kept, levels=args.levels)
     else:
         print(f"{args.data} not found: Penn Action skipped (see the script's docstring for the data)")
     summary(rows)
