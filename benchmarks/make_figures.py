@@ -9,10 +9,10 @@ rate_distortion_<bits>_width<w>.json and rate_distortion_refined_all.json, longe
 points), imputation_d4.json or, before it, imputation.json (plus, for COCO with all train persons, the newest of
 imputation_coco_full_d4_60.json, imputation_coco_full_m03.json and
 imputation_coco_full.json), imputation_mask_sweep.json, penn_ablation.json and
-classification.json (written by
-the benchmarks with --json) when present, and draws stick-figure reconstructions, a token
-atlas and training curves from a freshly fitted default tokenizer (a minute or two on 2
-cores).
+classification.json (its video-level rows replaced by those of classification_video.json, a
+later ``--levels video`` run, when there is one), all written by the benchmarks with --json,
+when present, and draws stick-figure reconstructions, a token atlas and training curves from a
+freshly fitted default tokenizer (a minute or two on 2 cores).
 """
 
 from __future__ import annotations
@@ -157,7 +157,9 @@ def classification(rows):
     for ax, (dataset, level) in zip(axes, panels):
         groups = defaultdict(lambda: defaultdict(list))
         for r in rows:
-            if r["dataset"] == dataset and r["level"] == level:
+            # video level: the reference and the mirror-symmetric features (the others are in the tables)
+            shown = level == "frame" or "mirror-symmetric" in r["features"] or "mean+std" in r["features"]
+            if r["dataset"] == dataset and r["level"] == level and shown:
                 groups[r["features"]][r.get("fraction", r.get("n_train"))].append(100 * r["accuracy"])
         for features, by_size in groups.items():
             sizes = sorted(by_size)
@@ -165,7 +167,9 @@ def classification(rows):
             low = [m - min(by_size[s]) for m, s in zip(mean, sizes)]
             high = [max(by_size[s]) - m for m, s in zip(mean, sizes)]
             style = "-" if "token" in features else "--"
-            ax.errorbar(sizes, mean, yerr=[low, high], fmt=style + "o", capsize=3, label=features)
+            label = features.replace(" (8 frames)", "").replace("TemporalPool", "pool")
+            label = label.replace("mirror-symmetric", "mirror")
+            ax.errorbar(sizes, mean, yerr=[low, high], fmt=style + "o", capsize=3, label=label)
         ax.set_xscale("log")
         ticks = sorted({size for by_size in groups.values() for size in by_size})
         ax.set_xticks(ticks, [f"{t:.0%}" if isinstance(t, float) else str(t) for t in ticks])
@@ -174,7 +178,7 @@ def classification(rows):
         ax.set_ylabel("test accuracy (%)")
         ax.set_title(f"{dataset}, {level} level", fontsize=10)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
     return fig
 
@@ -208,6 +212,8 @@ def main():
     if (rows := read("penn_ablation")) is not None:
         figures["penn_ablation"] = penn_ablation(rows)
     if (rows := read("classification")) is not None:
+        if (video := read("classification_video")) is not None:  # a later, video-level-only run
+            rows = [r for r in rows if r["level"] != "video"] + video
         figures["classification"] = classification(rows)
     for name, fig in figures.items():
         fig.savefig(FIGURES / f"{name}.png", dpi=90)

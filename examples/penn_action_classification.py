@@ -18,8 +18,9 @@ right-handed one:
   StandardScaler -> LogisticRegressionCV, against the normalised coordinates
   (mean-imputed) -> the same classifier.
 - Video level: ``MirrorSymmetric(make_pipeline(PerFrame(PoseTokenizer(encode="latent")),
-  TemporalPool()), flip_pairs)`` (mean, std and velocity statistics of each
-  feature) -> StandardScaler -> LogisticRegressionCV, against mean+std pooled
+  TemporalPool(stats=("mean", "std", "max", "min"))), flip_pairs)`` (mean, std,
+  maximum and minimum of each feature over the frames, and velocity statistics)
+  -> StandardScaler -> LogisticRegressionCV, against mean+std pooled
   coordinates -> the same classifier.
 
 ``flip_pairs`` (left joint, right joint) come from the joint names
@@ -104,9 +105,10 @@ def main():
     videos_tr, _, y_tr = split_by_group(X[train], video[train], y[train])
     videos_te, _, y_te = split_by_group(X[~train], video[~train], y[~train])
     predictions = {}
+    pool = lambda: TemporalPool(stats=("mean", "std", "max", "min"))  # noqa: E731
     pipelines = {
         "tokens, latent vectors pooled, mirror-symmetric": make_pipeline(
-            MirrorSymmetric(make_pipeline(PerFrame(frozen), TemporalPool()), pairs), StandardScaler(), clf()),
+            MirrorSymmetric(make_pipeline(PerFrame(frozen), pool()), pairs), StandardScaler(), clf()),
         "coordinates, mean+std pooled": make_pipeline(
             TemporalPool(stats=("mean", "std"), velocity_stats=()), StandardScaler(), clf()),
     }
@@ -115,7 +117,7 @@ def main():
         motion = MotionTokenizer(PoseTokenizer(args.n_tokens, codebook_size=args.codebook_size, n_epochs=n_epochs,
                                                encode="latent", random_state=0), window=8, fit_stride=2 * step)
         pipelines["motion tokens, latent vectors pooled, mirror-symmetric"] = make_pipeline(
-            MirrorSymmetric(make_pipeline(motion, TemporalPool()), pairs), StandardScaler(), clf())
+            MirrorSymmetric(make_pipeline(motion, pool()), pairs), StandardScaler(), clf())
     for name, pipe in pipelines.items():
         pipe.fit(videos_tr, y_tr)
         predictions[name] = pipe.predict(videos_te)
