@@ -56,6 +56,7 @@ def main():
             tokenizer.save(args.output)
             print(f"{len(poses)} poses on {world} processes: codebook usage {tokenizer.codebook_usage_:.0%}, "
                   f"{tokenizer.fit_time_:.0f} s -> {args.output}")
+        dist.barrier()  # tear the group down together: a rank leaving while rank 0 saves can abort under gloo
     finally:
         dist.destroy_process_group()
 

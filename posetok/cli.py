@@ -477,6 +477,8 @@ def _process_group(device):
         dist.init_process_group("nccl" if cuda else "gloo")
     try:
         yield dist.get_rank(), dist.get_world_size()
+        if owned:  # tear the group down together: a rank leaving while rank 0 saves can abort under gloo
+            dist.barrier()
     finally:
         if owned:
             dist.destroy_process_group()

@@ -177,7 +177,9 @@ def test_version_2_file_written_by_posetok_0_1_loads_and_gives_its_recorded_ids(
     loaded = PoseTokenizer.load(DATA / "format_v2.posetok")
     assert loaded.n_dims_ == 2 and loaded.n_dims == "auto"
     np.testing.assert_array_equal(loaded.transform(expected["X"]), expected["ids"])
-    np.testing.assert_array_equal(loaded.inverse_transform(expected["ids"]), expected["decoded"])
+    # the decoder runs in float32, whose last bits depend on the CPU's kernels (AVX2 or AVX-512):
+    # equal to float32 precision, not bit for bit (seen: 4e-8 relative on another machine)
+    np.testing.assert_allclose(loaded.inverse_transform(expected["ids"]), expected["decoded"], rtol=1e-6)
 
 
 def test_three_d_model_round_trip(tmp_path):
