@@ -20,8 +20,8 @@ Every feature set goes to the same classifier: StandardScaler then
 cross-validation on the training set only). Frame level compares the
 coordinates (mean-imputed) with the tokenizer's one-hot ids and its latent
 token vectors (``encode="latent"``). Video level compares mean+std pooled
-coordinates (the reference of issue 14), coordinates with the recommended
-pooling (``TemporalPool``: mean, std, velocity |mean| and std), the latent
+coordinates (the reference of issue 14), coordinates with ``TemporalPool()``
+(mean, std, velocity |mean| and std), the latent
 vectors with the same pooling, the TF-IDF bag of tokens, and the latent vectors
 of a ``MotionTokenizer`` (a tokenizer over windows of 8 consecutive frames,
 fitted on every 2nd window of the training videos) with the same pooling.
@@ -69,8 +69,6 @@ CS = [0.01, 0.1, 1.0, 10.0]
 FRAME_STEP = 8
 STICK_FRAME = 64  # make_stick_figures' default frame_size
 REDUCED_DROP = (0, 5, 6)  # Penn joints: head, left wrist, right wrist
-RECOMMENDED_POOL = dict(stats=("mean", "std"), velocity_stats=("absmean", "std"))  # TemporalPool()
-EXTREMES_POOL = dict(stats=("mean", "std", "max", "min"), velocity_stats=("absmean", "std"))
 
 
 def classifier(sparse=False):
@@ -151,7 +149,7 @@ def penn_run(X, y, video, train, fraction, seed, n_epochs, rows, tag, joint_name
         record("video", features, accuracy(transformer.fit_transform(videos_tr), yv_tr,
                                            transformer.transform(videos_te), yv_te, sparse=sparse))
 
-    pool, extremes = TemporalPool(**RECOMMENDED_POOL), TemporalPool(**EXTREMES_POOL)
+    pool, extremes = TemporalPool(), TemporalPool(stats=("mean", "std", "max", "min"))  # the latter recommended
     video_row("coordinates mean+std", TemporalPool(stats=("mean", "std"), velocity_stats=()))
     video_row("coordinates, TemporalPool", pool)
     video_row("coordinates, TemporalPool, mirror-symmetric", MirrorSymmetric(pool, pairs))
