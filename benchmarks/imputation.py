@@ -32,7 +32,7 @@ from sklearn.impute import IterativeImputer, KNNImputer, SimpleImputer
 
 from posetok import PoseImputer, PoseTokenizer
 from posetok.datasets import make_stick_figures
-from posetok.impute import DEFAULT_TOKENIZER_PARAMS
+from posetok.impute import DEFAULT_TOKENIZER_PARAMS, default_tokenizer_params
 from posetok.metrics import joint_distances, mpjpe
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -84,10 +84,25 @@ def reconstruction_error(tokenizer, X_test, unit):
     return float(mpjpe(complete, tokenizer.inverse_transform(tokenizer.transform(complete))) * unit), len(complete)
 
 
-def posetok_imputer(n_epochs, mask_probability, encoder_depth, seed):
-    """PoseImputer with its default tokenizer, but for the parameters a run varies."""
-    params = {**DEFAULT_TOKENIZER_PARAMS, "mask_probability": mask_probability, "encoder_depth": encoder_depth}
-    return PoseImputer(PoseTokenizer(n_epochs=n_epochs, random_state=seed, **params))
+def posetok_imputer(n_epochs, mask_probability, encoder_depth, seed, n_train):
+    """PoseImputer with its default tokenizer, but for the parameters a run varies.
+
+    ``n_epochs=None`` keeps the default's training length for ``n_train`` poses
+    (``default_tokenizer_params``); a number of epochs trains that long in the
+    tokenizer's default batches of 512, as this benchmark did before that rule.
+    """
+    if n_epochs is None:
+        if (mask_probability, encoder_depth) == tuple(DEFAULT_TOKENIZER_PARAMS.values()):
+            return PoseImputer(random_state=seed)  # the default itself
+        params = default_tokenizer_params(n_train)
+    else:
+        params = {**DEFAULT_TOKENIZER_PARAMS, "n_epochs": n_epochs}
+    params.update(mask_probability=mask_probability, encoder_depth=encoder_depth, random_state=seed)
+    return PoseImputer(PoseTokenizer(**params))
+
+
+def training_length(tokenizer):
+    return f"{tokenizer.n_epochs} epochs of {tokenizer.batch_size}"
 
 
 def mask_sweep(name, X_train, X_test, unit, n_epochs, probabilities, encoder_depth, seed=0):
@@ -95,8 +110,9 @@ def mask_sweep(name, X_train, X_test, unit, n_epochs, probabilities, encoder_dep
     rows = []
     for p in sorted({0.0, *probabilities}):
         tic = time.perf_counter()
-        imp = posetok_imputer(n_epochs, p, encoder_depth, seed).fit(X_train)
+        imp = posetok_imputer(n_epochs, p, encoder_depth, seed, len(X_train)).fit(X_train)
         row = {"data": name, "mask_probability": p, "fit_s": time.perf_counter() - tic,
+               "training": training_length(imp.tokenizer_),
                **{s: err for s, (err, _) in hidden_errors(imp, X_test, unit, seed).items()}}
         row["reconstruction"], row["n_complete"] = reconstruction_error(imp.tokenizer_, X_test, unit)
         rows.append(row)
@@ -112,7 +128,7 @@ def mask_sweep(name, X_train, X_test, unit, n_epochs, probabilities, encoder_dep
 
 def run(name, X_train, X_test, unit, n_epochs, mask_probability, encoder_depth, seed=0, mask_cost=True):
     imputers = {
-        "posetok PoseImputer": posetok_imputer(n_epochs, mask_probability, encoder_depth, seed),
+        "posetok PoseImputer": posetok_imputer(n_epochs, mask_probability, encoder_depth, seed, len(X_train)),
         "SimpleImputer(mean)": SimpleImputer(strategy="mean"),
         "KNNImputer": KNNImputer(),
         "IterativeImputer": IterativeImputer(random_state=seed, max_iter=10),
@@ -121,7 +137,8 @@ def run(name, X_train, X_test, unit, n_epochs, mask_probability, encoder_depth, 
     for label, imp in imputers.items():
         tic = time.perf_counter()
         fitted[label] = imp.fit(X_train)
-        print(f"{name}: fitted {label} in {time.perf_counter() - tic:.0f} s", flush=True)
+        length = f" ({training_length(imp.tokenizer_)})" if hasattr(imp, "tokenizer_") else ""
+        print(f"{name}: fitted {label}{length} in {time.perf_counter() - tic:.0f} s", flush=True)
     rows = []
     for label, imp in fitted.items():
         for setting_name, (err, n_poses) in hidden_errors(imp, X_test, unit, seed).items():
@@ -144,7 +161,9 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--n-coco", type=int, default=None, help="COCO train persons (all: 149813)")
-    parser.add_argument("--n-epochs", type=int, default=None)
+    parser.add_argument("--n-epochs", type=int, default=None,
+                        help="posetok's epochs, in batches of 512 (default: PoseImputer's own training length, "
+                             "which depends on the number of training poses; --quick: 10)")
     parser.add_argument("--coco-only", action="store_true", help="skip the stick figures")
     parser.add_argument("--complete", action="store_true",
                         help="COCO: every imputer fitted on the 8 475 train persons with all 17 joints labelled, "
@@ -161,7 +180,7 @@ def main():
                         help="seeds posetok's fit, IterativeImputer and which joints are hidden (a replicate)")
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
-    n_coco, n_stick, n_epochs = (8000, 3000, 10) if args.quick else (20000, 10000, 20)
+    n_coco, n_stick, n_epochs = (8000, 3000, 10) if args.quick else (20000, 10000, None)
     n_coco, n_epochs = args.n_coco or n_coco, args.n_epochs or n_epochs
     rng = np.random.default_rng(0)
     X_tr, _, _, _ = load("train")
@@ -172,7 +191,8 @@ def main():
         X_tr = X_tr[rng.permutation(len(X_tr))[:n_coco]]
     # MPJPE in % of the larger box side, as in the rate-distortion benchmark
     print(f"COCO: {len(X_tr)} train persons, {len(X_va)} val persons"
-          f"{' (the complete ones)' if args.complete else ''}; posetok {n_epochs} epochs, "
+          f"{' (the complete ones)' if args.complete else ''}; posetok "
+          f"{'the default training length' if n_epochs is None else f'{n_epochs} epochs'}, "
           f"encoder depth {args.encoder_depth}; seed {args.seed}", flush=True)
     datasets = [("COCO val", X_tr, X_va, 100 / 1.25)]
     if not args.coco_only:

@@ -1,10 +1,13 @@
 import joblib
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import make_pipeline
 
 from posetok import PoseImputer, PoseTokenizer
+from posetok.impute import DEFAULT_TOKENIZER_PARAMS, default_tokenizer_params
 
 from .conftest import TINY, hide_joints
 
@@ -49,6 +52,35 @@ def test_default_tokenizer_is_masked_deeper_and_param_not_modified(gappy):
     params = fitted.tokenizer_.get_params()
     assert params["mask_probability"] == 0.3 and params["encoder_depth"] == 4
     assert fitted.tokenizer_.network_.config.encoder_depth == 4
+    # the training length of 64 poses; a tokenizer passed in keeps its own
+    assert (params["n_epochs"], params["batch_size"]) == (256, 32)
+    assert (imp.tokenizer_.n_epochs, imp.tokenizer_.batch_size) == (TINY["n_epochs"], tok.batch_size)
+
+
+def test_default_training_length_known_sizes():
+    # the 8 475 complete COCO train persons of the benchmark; all train persons: the tokenizer's defaults
+    assert default_tokenizer_params(8475) == {**DEFAULT_TOKENIZER_PARAMS, "n_epochs": 248, "batch_size": 64}
+    assert default_tokenizer_params(149_813) == {**DEFAULT_TOKENIZER_PARAMS, "n_epochs": 60, "batch_size": 512}
+    assert default_tokenizer_params(1) == {**DEFAULT_TOKENIZER_PARAMS, "n_epochs": 256, "batch_size": 32}
+
+
+@given(st.integers(1, 10**7))
+def test_default_training_length_bounds(n):
+    params = default_tokenizer_params(n)
+    epochs, batch = params["n_epochs"], params["batch_size"]
+    assert 60 <= epochs <= 256 and 32 <= batch <= 512 and batch & (batch - 1) == 0
+    # about two million poses seen, unless the epoch bounds say otherwise
+    assert epochs == 60 or epochs == 256 or 2**21 <= epochs * n < 2**21 + n
+    assert batch == 32 or batch == 512 or n / 256 < batch <= n / 128
+    # fewer poses never train for fewer epochs or in larger batches
+    smaller = default_tokenizer_params(max(1, n // 2))
+    assert smaller["n_epochs"] >= epochs and smaller["batch_size"] <= batch
+
+
+@pytest.mark.parametrize("n", [0, -3, 2.5, True, "100", None])
+def test_default_training_length_rejects_bad_sizes(n):
+    with pytest.raises(ValueError, match="n_samples must be a positive integer"):
+        default_tokenizer_params(n)
 
 
 def test_bad_joints_rejected(imputer):
