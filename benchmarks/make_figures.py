@@ -6,9 +6,9 @@
 
 Reads rate_distortion_40000.json or, before it, rate_distortion.json (plus
 rate_distortion_<bits>_width<w>.json and rate_distortion_refined_all.json, longer-trained
-points), imputation_d4.json or, before it, imputation.json (plus, for COCO with all train persons, the newest of
-imputation_coco_full_d4_60.json, imputation_coco_full_m03.json and
-imputation_coco_full.json), imputation_mask_sweep.json, penn_ablation.json and
+points), imputation_default.json or, before it, imputation_d4.json or imputation.json (plus, for COCO
+with all train persons, the newest of imputation_coco_full_d4_60.json, imputation_coco_full_m03.json
+and imputation_coco_full.json, and imputation_complete.json), imputation_mask_sweep.json, penn_ablation.json and
 classification.json (its video-level rows replaced by those of classification_video.json, a
 later ``--levels video`` run, when there is one), all written by the benchmarks with --json,
 when present, and draws stick-figure reconstructions, a token atlas and training curves from a
@@ -198,15 +198,18 @@ def main():
         extra = [r for path in sorted(RESULTS.glob("rate_distortion_*_width*.json"))
                  for r in json.loads(path.read_text())] + (read("rate_distortion_refined_all") or [])
         figures["rate_distortion"] = rate_distortion(rows, extra)
-    if (rows := read("imputation_d4") or read("imputation")) is not None:
+    if (rows := read("imputation_default") or read("imputation_d4") or read("imputation")) is not None:
         full = (read("imputation_coco_full_d4_60") or read("imputation_coco_full_m03")
                 or read("imputation_coco_full") or [])
         for r in full:
             r["data"] = "COCO val, imputers fitted on all train persons"
+        complete = read("imputation_complete") or []
+        for r in complete:
+            r["data"] = "complete COCO val persons, imputers fitted on\nthe 8 475 complete train persons"
         for r in rows:
             if r["data"] == "COCO val":
                 r["data"] = "COCO val, imputers fitted on 20 000 train persons"
-        figures["imputation"] = imputation(rows + full)
+        figures["imputation"] = imputation(rows + full + complete)
     if (rows := read("imputation_mask_sweep")) is not None:
         figures["imputation_mask_sweep"] = mask_sweep([r for r in rows if r["data"] == "COCO val"])
     if (rows := read("penn_ablation")) is not None:

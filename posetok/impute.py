@@ -27,11 +27,11 @@ def default_tokenizer_params(n_samples):
     batches of about ``n_samples / 128`` poses (a power of two, at least 32, at
     most 512). A tokenizer that has to infer hidden joints from a small
     training set needs many more optimiser steps than the tokenizer's own 60
-    epochs of 512 poses give it (1 000 steps on 8 475 poses): on the 8 475
-    complete COCO train persons this fills hidden joints about a fifth better
-    (docs/benchmarks.md, "Filling missing joints"), and fitting takes about
-    five times as long. From about 65 000 poses it is the tokenizer's own
-    60 epochs of 512.
+    epochs of 512 poses give it (1 000 steps on 8 475 poses, 33 000 with
+    this rule): on the 8 475 complete COCO train persons it fills hidden
+    joints a fifth to a quarter better (docs/benchmarks.md, "Filling missing
+    joints"), for a fit of about 10 minutes on 2 CPU cores. From about
+    65 000 poses it is the tokenizer's own 60 epochs of 512.
 
     Parameters
     ----------
