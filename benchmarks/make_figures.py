@@ -109,8 +109,9 @@ def imputation(rows):
         ax.set_ylabel("error on hidden joints" + (" (% of box)" if "COCO" in data else " (px)"))
         ax.set_xlabel("hidden per pose")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-    fig.tight_layout()
+    # one legend below the panels, clear of the data
+    fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="lower center", ncol=4, fontsize=9)
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
     return fig
 
 
