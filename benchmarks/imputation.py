@@ -91,9 +91,7 @@ def posetok_imputer(n_epochs, mask_probability, encoder_depth, seed, n_train):
     (``default_tokenizer_params``); a number of epochs trains that long in the
     tokenizer's default batches of 512, as this benchmark did before that rule.
     """
-    if n_epochs is None:
-        if (mask_probability, encoder_depth) == tuple(DEFAULT_TOKENIZER_PARAMS.values()):
-            return PoseImputer(random_state=seed)  # the default itself
+    if n_epochs is None:  # the parameters PoseImputer() gives its tokenizer for n_train poses
         params = default_tokenizer_params(n_train)
     else:
         params = {**DEFAULT_TOKENIZER_PARAMS, "n_epochs": n_epochs}

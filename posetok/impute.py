@@ -54,7 +54,7 @@ def default_tokenizer_params(n_samples):
     if isinstance(n_samples, bool) or not isinstance(n_samples, int | np.integer) or n_samples < 1:
         raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}")
     n_epochs = min(256, max(60, math.ceil(2**21 / n_samples)))
-    batch_size = min(512, max(32, 2 ** math.floor(math.log2(n_samples / 128)))) if n_samples >= 128 else 32
+    batch_size = min(512, max(32, 2 ** math.floor(math.log2(n_samples / 128))))
     return {**DEFAULT_TOKENIZER_PARAMS, "n_epochs": n_epochs, "batch_size": batch_size}
 
 
