@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import io
-import os
 import subprocess
 import sys
 import tempfile
@@ -37,23 +36,16 @@ def check(name, ok, detail=""):
 
 def rank_main(device, out):
     """Run under torchrun: fit on this rank's shard, write a digest of the weights."""
-    import torch
-    import torch.distributed as dist
-
     from posetok import PoseTokenizer
     from posetok.datasets import make_stick_figures
+    from posetok.distributed import process_group
 
-    if device == "cuda":
-        torch.cuda.set_device(int(os.environ["LOCAL_RANK"]))
-    dist.init_process_group("nccl" if device == "cuda" else "gloo")
-    rank, world = dist.get_rank(), dist.get_world_size()
-    X, _ = make_stick_figures(8000, random_state=0)
-    tok = PoseTokenizer(n_tokens=8, codebook_size=64, n_epochs=3, random_state=0, device=device,
-                        distributed=True).fit(X[rank::world])
-    digest = hashlib.sha1(b"".join(t.numpy().tobytes() for t in tok.network_.state_dict().values())).hexdigest()
-    Path(out, f"rank{rank}.txt").write_text(digest)
-    dist.destroy_process_group()
-
+    with process_group(device) as (rank, world):  # nccl on the rank's GPU, gloo on CPUs
+        X, _ = make_stick_figures(8000, random_state=0)
+        tok = PoseTokenizer(n_tokens=8, codebook_size=64, n_epochs=3, random_state=0, device=device,
+                            distributed=True).fit(X[rank::world])
+        digest = hashlib.sha1(b"".join(t.numpy().tobytes() for t in tok.network_.state_dict().values())).hexdigest()
+        Path(out, f"rank{rank}.txt").write_text(digest)
 
 def main():
     parser = argparse.ArgumentParser()

@@ -159,24 +159,17 @@ def dask_section(quick):
 
 # ------------------------------------------------------------------ 4: torch.distributed
 def ddp_worker(out, n, epochs, seed):
-    import torch.distributed as dist
-
     from posetok import PoseTokenizer
+    from posetok.distributed import process_group
 
-    distributed = "WORLD_SIZE" in os.environ
-    if distributed:
-        dist.init_process_group("gloo")
-    rank, world = (dist.get_rank(), dist.get_world_size()) if distributed else (0, 1)
-    X, X_test = _ddp_data(n)
-    tok = PoseTokenizer(**SMALL, n_epochs=epochs, random_state=seed, distributed=distributed).fit(X[rank::world])
-    if rank == 0:
-        epoch = float(np.mean([h["time"] for h in tok.history_]))
-        record = {"world_size": world, "seed": seed, "seconds_per_epoch": epoch,
-                  "fit_seconds": tok.fit_time_, "test_error": -tok.score(X_test), "codebook_usage": tok.codebook_usage_}
-        Path(out).write_text(json.dumps(record))
-    if distributed:
-        dist.destroy_process_group()
-
+    with process_group("cpu") as (rank, world):  # (0, 1) when not run under torchrun
+        X, X_test = _ddp_data(n)
+        tok = PoseTokenizer(**SMALL, n_epochs=epochs, random_state=seed, distributed=world > 1).fit(X[rank::world])
+        if rank == 0:
+            epoch = float(np.mean([h["time"] for h in tok.history_]))
+            record = {"world_size": world, "seed": seed, "seconds_per_epoch": epoch, "fit_seconds": tok.fit_time_,
+                      "test_error": -tok.score(X_test), "codebook_usage": tok.codebook_usage_}
+            Path(out).write_text(json.dumps(record))
 
 def _ddp_data(n):
     from posetok.datasets import make_stick_figures

@@ -7,19 +7,19 @@
 memory-maps the file and streams its own contiguous shard from disk, so no
 process loads the data; all ranks end with the same model and rank 0 writes it.
 On GPUs the same script runs with the nccl backend (one GPU per rank).
+``posetok.distributed.process_group`` sets the process group up and tears it
+down cleanly; run alone (no torchrun) the script fits in one process.
 Try it on synthetic poses: ``python examples/distributed_fit.py --make-demo-data poses.npy``.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 
 import numpy as np
-import torch
-import torch.distributed as dist
 
 from posetok import PoseTokenizer
+from posetok.distributed import process_group
 
 
 def main():
@@ -40,25 +40,17 @@ def main():
     if args.output is None:
         parser.error("the output model path is required")
 
-    cuda = torch.cuda.is_available()
-    if cuda:
-        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
-    dist.init_process_group("nccl" if cuda else "gloo")
-    rank, world = dist.get_rank(), dist.get_world_size()
-    try:
+    with process_group() as (rank, world):  # the default process group: gloo on CPUs, nccl on GPUs
         poses = np.load(args.poses, mmap_mode="r")  # nothing is read yet
         shard = np.array_split(np.arange(len(poses)), world)[rank]
         tokenizer = PoseTokenizer(
             n_tokens=args.n_tokens, codebook_size=args.codebook_size, n_epochs=args.n_epochs,
-            distributed=True, random_state=0, verbose=1,  # progress lines are printed by rank 0 only
+            distributed=world > 1, random_state=0, verbose=1,  # progress lines are printed by rank 0 only
         ).fit(poses[shard[0] : shard[-1] + 1])  # a slice of a memmap is a memmap: fit streams it
         if rank == 0:
             tokenizer.save(args.output)
             print(f"{len(poses)} poses on {world} processes: codebook usage {tokenizer.codebook_usage_:.0%}, "
                   f"{tokenizer.fit_time_:.0f} s -> {args.output}")
-        dist.barrier()  # tear the group down together: a rank leaving while rank 0 saves can abort under gloo
-    finally:
-        dist.destroy_process_group()
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ COCO annotation JSON, ``.npz`` (an array ``keypoints``) and ``.csv`` (``<joint>_
 from __future__ import annotations
 
 import argparse
-import contextlib
 import csv
 import json
 import os
@@ -21,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .distributed import process_group
 from .tokenizer import _ordinal
 
 __all__ = ["main"]
@@ -417,7 +417,7 @@ def fit(args):
     if X.ndim == 2:  # a flat .npy file: --n-dims says how to read it
         params["n_dims"] = args.n_dims
     n_poses = len(X)
-    with _process_group(args.device) as (rank, world):
+    with process_group(args.device) as (rank, world):
         if world > 1:  # under torchrun: each rank fits on its share of the poses, rank 0 writes the model
             rows = np.array_split(np.arange(len(X)), world)[rank]  # contiguous: a memmap stays one
             X, params["distributed"] = (X[rows[0] : rows[-1] + 1] if len(rows) else X[:0]), True
@@ -456,32 +456,6 @@ def _npy_poses(path, n_dims):
     if n_dims is not None and poses.shape[2] != n_dims:
         raise CommandError(f"{path} holds {poses.shape[2]}-D keypoints, --n-dims says {n_dims}")
     return poses
-
-
-@contextlib.contextmanager
-def _process_group(device):
-    """(rank, world size) of this process: (0, 1) alone; under torchrun (``WORLD_SIZE`` > 1) the default
-    process group, initialised here if the launcher did not (gloo on CPUs, nccl on GPUs) and closed after."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        yield 0, 1
-        return
-    import torch
-    import torch.distributed as dist
-
-    cuda = device == "cuda" or (device == "auto" and torch.cuda.is_available())
-    if cuda:
-        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
-    owned = not dist.is_initialized()
-    if owned:
-        dist.init_process_group("nccl" if cuda else "gloo")
-    try:
-        yield dist.get_rank(), dist.get_world_size()
-        if owned:  # tear the group down together: a rank leaving while rank 0 saves can abort under gloo
-            dist.barrier()
-    finally:
-        if owned:
-            dist.destroy_process_group()
 
 
 def info(args):

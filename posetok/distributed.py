@@ -30,10 +30,13 @@ What is shared, and how (see the user guide, "Large data"):
 
 from __future__ import annotations
 
+import contextlib
+import os
+
 import numpy as np
 import torch
 
-__all__ = ["LocalComm", "ProcessGroupComm", "DistributedFitError", "communicator"]
+__all__ = ["LocalComm", "ProcessGroupComm", "DistributedFitError", "communicator", "process_group"]
 
 # Bytes of an error message passed between ranks.
 _MESSAGE_BYTES = 1024
@@ -194,6 +197,64 @@ class Moments:
         if not np.isfinite(scale) or scale <= 0:
             scale = 1.0
         return np.where(self.count > 0, self.mean, 0.0), scale
+
+
+@contextlib.contextmanager
+def process_group(device: str = "auto"):
+    """Run the enclosed code as one rank of a ``torchrun`` job; yields ``(rank, world_size)``.
+
+    Outside a launcher (``WORLD_SIZE`` unset or 1) it yields ``(0, 1)`` and does
+    nothing else, so one script runs alone or under ``torchrun``. Under a
+    launcher it initialises the default process group unless the script already
+    did (``nccl`` on the rank's GPU when ``device`` is ``"cuda"``, or ``"auto"``
+    with CUDA available; ``gloo`` otherwise) and, when the block ends without
+    an error, waits for every rank and destroys the group.
+
+    Use it rather than calling ``init_process_group`` and
+    ``destroy_process_group`` by hand: it imports :mod:`torch._dynamo` before
+    the group exists. Torch's optimizers import that module on first use, and
+    imported after the group exists it keeps the group alive past
+    ``destroy_process_group`` (torch 2.13), so gloo's threads are torn down
+    while the interpreter exits, which aborts the process now and then
+    ("terminate called without an active exception"). A group the script
+    initialised itself is left to the script.
+
+    Parameters
+    ----------
+    device : {"auto", "cpu", "cuda"}, default="auto"
+        Where the fit runs; picks the backend.
+
+    Yields
+    ------
+    rank, world_size : int
+
+    Examples
+    --------
+    >>> from posetok.distributed import process_group
+    >>> with process_group() as (rank, world_size):  # not under torchrun here
+    ...     print(rank, world_size)
+    0 1
+    """
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        yield 0, 1
+        return
+    import torch._dynamo  # noqa: F401  (before the group: see above)
+    import torch.distributed as dist
+
+    cuda = device == "cuda" or (device == "auto" and torch.cuda.is_available())
+    if cuda:
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+    owned = not dist.is_initialized()
+    if owned:
+        dist.init_process_group("nccl" if cuda else "gloo")
+    try:
+        yield dist.get_rank(), dist.get_world_size()
+        if owned:  # tear the group down together: a rank leaving while rank 0 saves can abort under gloo
+            dist.barrier()
+    finally:
+        if owned:
+            dist.destroy_process_group()
 
 
 def communicator(distributed: bool, device: torch.device):

@@ -4,14 +4,16 @@ Each rank fits on its own shard and writes what it ended with to OUT_DIR/rank{r}
 (or the errors it got to OUT_DIR/rank{r}.txt).
 """
 
+import json
+import os
 import sys
 from pathlib import Path
 
 import numpy as np
-import torch.distributed as dist
 
 from posetok import PoseTokenizer
 from posetok.datasets import make_stick_figures
+from posetok.distributed import process_group
 
 # the same settings as tests/test_distributed.py compares with
 SMALL = dict(n_tokens=8, codebook_size=32, n_epochs=5, batch_size=256, random_state=0, n_threads=1)
@@ -60,10 +62,23 @@ def bad(out, rank, world):
     (out / f"rank{rank}.txt").write_text("\n".join(messages))
 
 
+def threads():
+    """Names of this process's threads (Linux)."""
+    return sorted(Path(f"/proc/self/task/{t}/comm").read_text().strip() for t in os.listdir("/proc/self/task"))
+
+
+def teardown(out):
+    """A fit inside process_group; what threads are left once the group is destroyed."""
+    with process_group("cpu") as (rank, world):
+        PoseTokenizer(**{**SMALL, "n_epochs": 1}, distributed=True).fit(poses()[rank::world])
+        during = threads()
+    (out / f"rank{rank}.json").write_text(json.dumps({"during": during, "after": threads(), "world": world}))
+
+
 if __name__ == "__main__":
     scenario, out = sys.argv[1], Path(sys.argv[2])
-    dist.init_process_group("gloo")
-    try:
-        {"fit": fit, "bad": bad}[scenario](out, dist.get_rank(), dist.get_world_size())
-    finally:
-        dist.destroy_process_group()
+    if scenario == "teardown":
+        teardown(out)
+    else:
+        with process_group("cpu") as (rank, world):
+            {"fit": fit, "bad": bad}[scenario](out, rank, world)

@@ -1,5 +1,6 @@
 """Fitting with torch.distributed: two gloo processes under torchrun, with a timeout."""
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -9,6 +10,7 @@ import pytest
 
 from posetok import PoseTokenizer
 from posetok.datasets import make_stick_figures
+from posetok.distributed import process_group
 
 from .distributed_worker import SMALL, poses
 
@@ -100,3 +102,23 @@ def test_distributed_example_streams_each_rank_shard(tmp_path):
                 "--codebook-size", "16", "--n-epochs", "2"])
     assert "3000 poses on 2 processes" in out and out.count("[PoseTokenizer] epoch 2/2") == 1
     assert PoseTokenizer.load(tmp_path / "m.posetok").n_keypoints_ == 13
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads thread names from /proc")
+def test_process_group_leaves_no_gloo_threads_behind(tmp_path):
+    # A group kept alive past destroy_process_group is torn down while the interpreter
+    # exits, which aborted a rank now and then (CI, 2026-12-02); process_group avoids it.
+    _torchrun("teardown", tmp_path)
+    for r in (0, 1):
+        seen = json.loads((tmp_path / f"rank{r}.json").read_text())
+        assert seen["world"] == 2 and any(name.startswith("pt_gloo") for name in seen["during"])
+        assert not [name for name in seen["after"] if "gloo" in name], seen["after"]
+
+
+def test_process_group_outside_a_launcher_is_one_process(monkeypatch):
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    with process_group() as (rank, world):
+        assert (rank, world) == (0, 1)
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    with process_group("cpu") as (rank, world):
+        assert (rank, world) == (0, 1)
