@@ -239,7 +239,8 @@ def process_group(device: str = "auto"):
     if world <= 1:
         yield 0, 1
         return
-    import torch._dynamo  # noqa: F401  (before the group: see above)
+    with contextlib.suppress(ImportError, RuntimeError):  # a torch without it: its optimizers cannot import it either
+        import torch._dynamo  # noqa: F401  (before the group: see above)
     import torch.distributed as dist
 
     cuda = device == "cuda" or (device == "auto" and torch.cuda.is_available())
