@@ -47,6 +47,7 @@ def rank_main(device, out):
         digest = hashlib.sha1(b"".join(t.numpy().tobytes() for t in tok.network_.state_dict().values())).hexdigest()
         Path(out, f"rank{rank}.txt").write_text(digest)
 
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--device", choices=("cuda", "cpu"), default="cuda")

@@ -171,6 +171,7 @@ def ddp_worker(out, n, epochs, seed):
                       "test_error": -tok.score(X_test), "codebook_usage": tok.codebook_usage_}
             Path(out).write_text(json.dumps(record))
 
+
 def _ddp_data(n):
     from posetok.datasets import make_stick_figures
 

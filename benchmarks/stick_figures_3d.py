@@ -80,10 +80,9 @@ def main():
     runs = []
     for config, params in configs.items():
         for n_train in sizes:
-            length = {"n_epochs": n_epochs, "batch_size": 512}
-            if args.long_training:
-                rule = default_tokenizer_params(n_train)
-                length = {"n_epochs": rule["n_epochs"], "batch_size": rule["batch_size"]}
+            rule = default_tokenizer_params(n_train) if args.long_training else {
+                "n_epochs": n_epochs, "batch_size": PoseTokenizer().batch_size}
+            length = {key: rule[key] for key in ("n_epochs", "batch_size")}
             for seed in seeds:
                 X, _ = make_stick_figures_3d(n_train, random_state=seed)
                 tic = time.perf_counter()
