@@ -17,7 +17,8 @@ usage is the fraction of the 256 token codes that the training poses use
 (``codebook_usage_``) and that the held-out poses use. Prints a Markdown table with the
 mean and range over seeds; with --json PATH also writes every run. ``--long-training``
 trains for as long as ``PoseImputer``'s default does on the same number of poses (epochs and
-batch size from ``posetok.impute.default_tokenizer_params``: about two million poses seen)
+batch size from ``posetok.impute.default_tokenizer_params``: about two million poses seen, at most
+256 epochs)
 instead of 60 epochs of 512.
 """
 
