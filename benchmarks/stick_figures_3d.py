@@ -5,6 +5,7 @@ Run from the repository root:
     python benchmarks/stick_figures_3d.py            # 3 000 and 10 000 training poses, seeds 0-2 (~15 min)
     python benchmarks/stick_figures_3d.py --quick    # one small run, for a smoke test
     python benchmarks/stick_figures_3d.py --sizes 10000 --default-only --long-training   # ~20 min
+    python benchmarks/stick_figures_3d.py --sizes 10000 --splits   # 256 bits split three ways, ~25 min
 
 Two configurations, fitted on ``(n, 13, 3)`` arrays from ``make_stick_figures_3d`` (so
 ``n_dims`` is read from the array) and evaluated on 2 000 held-out figures of another seed:
@@ -19,7 +20,8 @@ mean and range over seeds; with --json PATH also writes every run. ``--long-trai
 trains for as long as ``PoseImputer``'s default does on the same number of poses (epochs and
 batch size from ``posetok.impute.default_tokenizer_params``: about two million poses seen, at most
 256 epochs)
-instead of 60 epochs of 512.
+instead of 60 epochs of 512. ``--splits`` measures, instead of those two configurations, the
+default's 256 bits of tokens split into 32 tokens x 256 codes (the default), 64 x 16 and 128 x 4.
 """
 
 from __future__ import annotations
@@ -50,6 +52,12 @@ CONFIGS = {
     "default: 32 tokens x 256 codes": {},
     "8 tokens x 256 + 2 refinement stages x 128": dict(n_tokens=8, refinement_stages=2, refinement_codebook_size=128),
 }
+# --splits: the default's 256 bits of tokens split into more tokens of smaller codebooks
+SPLITS = {
+    "default: 32 tokens x 256 codes": {},
+    "64 tokens x 16 codes": dict(n_tokens=64, codebook_size=16),
+    "128 tokens x 4 codes": dict(n_tokens=128, codebook_size=4),
+}
 
 
 def evaluate(tok, X_test):
@@ -71,12 +79,14 @@ def main():
     parser.add_argument("--json", default=None)
     parser.add_argument("--sizes", type=int, nargs="+", default=None, help="training set sizes (3000 10000)")
     parser.add_argument("--default-only", action="store_true", help="the default configuration alone")
+    parser.add_argument("--splits", action="store_true",
+                        help="instead: the default's 256 bits as 32 x 256, 64 x 16 and 128 x 4 codes, tokens only")
     parser.add_argument("--long-training", action="store_true",
                         help="PoseImputer's training length for the data size instead of 60 epochs of 512")
     args = parser.parse_args()
     sizes, seeds, n_epochs = ((1000,), (0,), 10) if args.quick else ((3000, 10000), (0, 1, 2), 60)
     sizes = tuple(args.sizes or sizes)
-    configs = dict(list(CONFIGS.items())[:1]) if args.default_only else CONFIGS
+    configs = SPLITS if args.splits else dict(list(CONFIGS.items())[:1]) if args.default_only else CONFIGS
     X_test, _ = make_stick_figures_3d(2000, random_state=1000)
     runs = []
     for config, params in configs.items():
