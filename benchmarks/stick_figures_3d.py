@@ -7,6 +7,7 @@ Run from the repository root:
     python benchmarks/stick_figures_3d.py --sizes 10000 --default-only --long-training   # ~20 min
     python benchmarks/stick_figures_3d.py --sizes 10000 --splits   # 256 bits split three ways, ~12 min
     python benchmarks/stick_figures_3d.py --sizes 10000 --budgets  # tokens only at 256, 320, 512 bits, ~12 min
+    python benchmarks/stick_figures_3d.py --sizes 10000 --codebooks  # ~256 bits with larger codebooks, ~20 min
 
 Two configurations, fitted on ``(n, 13, 3)`` arrays from ``make_stick_figures_3d`` (so
 ``n_dims`` is read from the array) and evaluated on 2 000 held-out figures of another seed:
@@ -23,7 +24,9 @@ batch size from ``posetok.impute.default_tokenizer_params``: about two million p
 256 epochs)
 instead of 60 epochs of 512. ``--splits`` measures, instead of those two configurations, the
 default's 256 bits of tokens split into 32 tokens x 256 codes (the default), 64 x 16 and 128 x 4;
-``--budgets`` tokens only at more bits: 32 x 1024 codes (320 bits) and 64 x 256 (512 bits).
+``--budgets`` tokens only at more bits: 32 x 1024 codes (320 bits) and 64 x 256 (512 bits);
+``--codebooks`` about the same bits as fewer tokens of larger codebooks: 23 x 2048 codes (253
+bits) and 21 x 4096 (252 bits).
 """
 
 from __future__ import annotations
@@ -60,6 +63,12 @@ SPLITS = {
     "64 tokens x 16 codes": dict(n_tokens=64, codebook_size=16),
     "128 tokens x 4 codes": dict(n_tokens=128, codebook_size=4),
 }
+# --codebooks: about the default's 256 bits as fewer tokens of larger codebooks
+CODEBOOKS = {
+    "default: 32 tokens x 256 codes": {},
+    "23 tokens x 2048 codes": dict(n_tokens=23, codebook_size=2048),
+    "21 tokens x 4096 codes": dict(n_tokens=21, codebook_size=4096),
+}
 # --budgets: tokens only, more bits than the default's 256
 BUDGETS = {
     "default: 32 tokens x 256 codes": {},
@@ -89,6 +98,8 @@ def main():
     parser.add_argument("--default-only", action="store_true", help="the default configuration alone")
     parser.add_argument("--splits", action="store_true",
                         help="instead: the default's 256 bits as 32 x 256, 64 x 16 and 128 x 4 codes, tokens only")
+    parser.add_argument("--codebooks", action="store_true",
+                        help="instead: about 256 bits as 32 x 256, 23 x 2048 (253 bits) and 21 x 4096 codes (252 bits)")
     parser.add_argument("--budgets", action="store_true",
                         help="instead: tokens only at 256, 320 (32 x 1024) and 512 bits (64 x 256)")
     parser.add_argument("--long-training", action="store_true",
@@ -97,7 +108,7 @@ def main():
     sizes, seeds, n_epochs = ((1000,), (0,), 10) if args.quick else ((3000, 10000), (0, 1, 2), 60)
     sizes = tuple(args.sizes or sizes)
     configs = dict(list(CONFIGS.items())[:1]) if args.default_only else CONFIGS
-    configs = SPLITS if args.splits else BUDGETS if args.budgets else configs
+    configs = SPLITS if args.splits else BUDGETS if args.budgets else CODEBOOKS if args.codebooks else configs
     X_test, _ = make_stick_figures_3d(2000, random_state=1000)
     runs = []
     for config, params in configs.items():
