@@ -7,7 +7,7 @@ Run from the repository root:
     python benchmarks/stick_figures_3d.py --sizes 10000 --default-only --long-training   # ~20 min
     python benchmarks/stick_figures_3d.py --sizes 10000 --splits   # 256 bits split three ways, ~12 min
     python benchmarks/stick_figures_3d.py --sizes 10000 --budgets  # tokens only at 256, 320, 512 bits, ~12 min
-    python benchmarks/stick_figures_3d.py --sizes 10000 --codebooks  # ~256 bits with larger codebooks, ~20 min
+    python benchmarks/stick_figures_3d.py --sizes 10000 --codebooks  # ~256 bits with larger codebooks, ~14 min
 
 Two configurations, fitted on ``(n, 13, 3)`` arrays from ``make_stick_figures_3d`` (so
 ``n_dims`` is read from the array) and evaluated on 2 000 held-out figures of another seed:
@@ -16,13 +16,12 @@ bits per pose, tokens only), and the same budget spent as on COCO's compression 
 tokens plus two refinement stages of 128 codes per joint (64 + 2 x 13 x 7 = 246 bits).
 The error is the mean Euclidean joint error divided by each figure's body height
 (head-neck-waist plus the mean of the two leg chains, measured on the true pose); codebook
-usage is the fraction of the 256 token codes that the training poses use
+usage is the fraction of the token codebook's codes that the training poses use
 (``codebook_usage_``) and that the held-out poses use. Prints a Markdown table with the
 mean and range over seeds; with --json PATH also writes every run. ``--long-training``
 trains for as long as ``PoseImputer``'s default does on the same number of poses (epochs and
 batch size from ``posetok.impute.default_tokenizer_params``: about two million poses seen, at most
-256 epochs)
-instead of 60 epochs of 512. ``--splits`` measures, instead of those two configurations, the
+256 epochs) instead of 60 epochs of 512. ``--splits`` measures, instead of those two configurations, the
 default's 256 bits of tokens split into 32 tokens x 256 codes (the default), 64 x 16 and 128 x 4;
 ``--budgets`` tokens only at more bits: 32 x 1024 codes (320 bits) and 64 x 256 (512 bits);
 ``--codebooks`` about the same bits as fewer tokens of larger codebooks: 23 x 2048 codes (253
@@ -53,27 +52,20 @@ def body_height(X):
     return seg(0, 1) + seg(1, 8) + (legs[0] + legs[1]) / 2
 
 
-CONFIGS = {
-    "default: 32 tokens x 256 codes": {},
-    "8 tokens x 256 + 2 refinement stages x 128": dict(n_tokens=8, refinement_stages=2, refinement_codebook_size=128),
-}
-# --splits: the default's 256 bits of tokens split into more tokens of smaller codebooks
-SPLITS = {
-    "default: 32 tokens x 256 codes": {},
-    "64 tokens x 16 codes": dict(n_tokens=64, codebook_size=16),
-    "128 tokens x 4 codes": dict(n_tokens=128, codebook_size=4),
-}
-# --codebooks: about the default's 256 bits as fewer tokens of larger codebooks
-CODEBOOKS = {
-    "default: 32 tokens x 256 codes": {},
-    "23 tokens x 2048 codes": dict(n_tokens=23, codebook_size=2048),
-    "21 tokens x 4096 codes": dict(n_tokens=21, codebook_size=4096),
-}
-# --budgets: tokens only, more bits than the default's 256
-BUDGETS = {
-    "default: 32 tokens x 256 codes": {},
-    "32 tokens x 1024 codes": dict(codebook_size=1024),
-    "64 tokens x 256 codes": dict(n_tokens=64),
+DEFAULT = {"default: 32 tokens x 256 codes": {}}
+# each set of configurations is measured beside the default, in the same run
+CONFIG_SETS = {
+    "standard": {"8 tokens x 256 + 2 refinement stages x 128":
+                 dict(n_tokens=8, refinement_stages=2, refinement_codebook_size=128)},
+    "default_only": {},
+    # the default's 256 bits of tokens split into more tokens of smaller codebooks
+    "splits": {"64 tokens x 16 codes": dict(n_tokens=64, codebook_size=16),
+               "128 tokens x 4 codes": dict(n_tokens=128, codebook_size=4)},
+    # tokens only, more bits than the default's 256
+    "budgets": {"32 tokens x 1024 codes": dict(codebook_size=1024), "64 tokens x 256 codes": dict(n_tokens=64)},
+    # about the default's 256 bits as fewer tokens of larger codebooks
+    "codebooks": {"23 tokens x 2048 codes": dict(n_tokens=23, codebook_size=2048),
+                  "21 tokens x 4096 codes": dict(n_tokens=21, codebook_size=4096)},
 }
 
 
@@ -95,26 +87,28 @@ def main():
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--json", default=None)
     parser.add_argument("--sizes", type=int, nargs="+", default=None, help="training set sizes (3000 10000)")
-    parser.add_argument("--default-only", action="store_true", help="the default configuration alone")
-    parser.add_argument("--splits", action="store_true",
-                        help="instead: the default's 256 bits as 32 x 256, 64 x 16 and 128 x 4 codes, tokens only")
-    parser.add_argument("--codebooks", action="store_true",
-                        help="instead: about 256 bits as 32 x 256, 23 x 2048 (253 bits) and 21 x 4096 codes (252 bits)")
-    parser.add_argument("--budgets", action="store_true",
-                        help="instead: tokens only at 256, 320 (32 x 1024) and 512 bits (64 x 256)")
+    which = parser.add_mutually_exclusive_group()  # the default and the refinement row when none is given
+    which.add_argument("--default-only", dest="configs", action="store_const", const="default_only",
+                       default="standard", help="the default configuration alone")
+    which.add_argument("--splits", dest="configs", action="store_const", const="splits",
+                       help="instead: the default's 256 bits as 32 x 256, 64 x 16 and 128 x 4 codes, tokens only")
+    which.add_argument("--codebooks", dest="configs", action="store_const", const="codebooks",
+                       help="instead: about 256 bits as 32 x 256, 23 x 2048 (253 bits) and 21 x 4096 codes (252 bits)")
+    which.add_argument("--budgets", dest="configs", action="store_const", const="budgets",
+                       help="instead: tokens only at 256, 320 (32 x 1024) and 512 bits (64 x 256)")
     parser.add_argument("--long-training", action="store_true",
                         help="PoseImputer's training length for the data size instead of 60 epochs of 512")
     args = parser.parse_args()
     sizes, seeds, n_epochs = ((1000,), (0,), 10) if args.quick else ((3000, 10000), (0, 1, 2), 60)
     sizes = tuple(args.sizes or sizes)
-    configs = dict(list(CONFIGS.items())[:1]) if args.default_only else CONFIGS
-    configs = SPLITS if args.splits else BUDGETS if args.budgets else CODEBOOKS if args.codebooks else configs
+    configs = {**DEFAULT, **CONFIG_SETS[args.configs]}
+    batch_size = PoseTokenizer().batch_size
     X_test, _ = make_stick_figures_3d(2000, random_state=1000)
     runs = []
     for config, params in configs.items():
         for n_train in sizes:
             rule = default_tokenizer_params(n_train) if args.long_training else {
-                "n_epochs": n_epochs, "batch_size": PoseTokenizer().batch_size}
+                "n_epochs": n_epochs, "batch_size": batch_size}
             length = {key: rule[key] for key in ("n_epochs", "batch_size")}
             for seed in seeds:
                 X, _ = make_stick_figures_3d(n_train, random_state=seed)
@@ -127,7 +121,7 @@ def main():
     print()
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
           f"torch {torch.__version__}, threads {torch.get_num_threads()}; 2000 held-out 3-D figures; "
-          f"{'the training length of PoseImputer' if args.long_training else f'{n_epochs} epochs of 512'}; "
+          f"{'the training length of PoseImputer' if args.long_training else f'{n_epochs} epochs of {batch_size}'}; "
           f"seeds {list(seeds)}")
     print("| configuration | training poses | training | held-out error (% of body height) | held-out error (mm) | "
           "token codebook usage (train) | (held-out) | bits | fit (s) |")
