@@ -57,7 +57,7 @@ def features_from_ids(encoding, ids, n_tokens, codebook, refinement_codebooks, l
     ids : ndarray of shape (n, n_tokens + s * K), int64
         Token ids, then the refinement ids of ``s`` whole stages.
     n_tokens : int
-    codebook : ndarray of shape (V, D)
+    codebook : ndarray of shape (V, D), or (n_tokens, V, D) for one codebook per token position
     refinement_codebooks : ndarray of shape (S, K, R, n_dims)
     latent : ndarray of shape (n, n_tokens, D), default=None
         The continuous token vectors, needed for ``"latent"`` only.
@@ -81,15 +81,16 @@ def features_from_ids(encoding, ids, n_tokens, codebook, refinement_codebooks, l
         return ids
     tokens, refinement = ids[:, :n_tokens], ids[:, n_tokens:]
     n = len(ids)
+    books = _per_position(codebook, n_tokens)
     if encoding in ("onehot", "onehot-dense"):
         n_codes = refinement_codebooks.shape[2]
-        blocks = [_onehot(tokens, len(codebook))]
+        blocks = [_onehot(tokens, books.shape[1])]
         if refinement.shape[1]:
             blocks.append(_onehot(refinement, n_codes))
         out = sp.hstack(blocks, format="csr")
         return out if encoding == "onehot" else out.toarray()
     if encoding == "codes":
-        token_part = codebook[tokens].reshape(n, -1)
+        token_part = books[np.arange(n_tokens), tokens].reshape(n, -1)
     elif encoding == "latent":
         if latent is None:
             raise ValueError("the 'latent' encoding needs the continuous token vectors")
@@ -120,12 +121,17 @@ def _ids_from_onehot(block, n_codes, what):
     return grouped.argmax(-1)
 
 
+def _per_position(codebook, n_tokens):
+    """The codebook of each token position, (n_tokens, V, D): a shared codebook (V, D) repeated (a view)."""
+    return codebook if codebook.ndim == 3 else np.broadcast_to(codebook, (n_tokens, *codebook.shape))
+
+
 def _nearest(vectors, codebook):
     """Nearest row of ``codebook`` (V, d) for each row of ``vectors`` (n, d), exact, float64."""
     if not len(vectors):
         return np.zeros(0, dtype=np.int64)
     return nearest_code(torch.as_tensor(vectors, dtype=torch.float64),
-                        torch.as_tensor(codebook, dtype=torch.float64)).numpy()
+                        torch.tensor(codebook, dtype=torch.float64)).numpy()  # a copy: may be a read-only view
 
 
 def ids_from_features(encoding, X, n_tokens, codebook, refinement_codebooks):
@@ -143,7 +149,8 @@ def ids_from_features(encoding, X, n_tokens, codebook, refinement_codebooks):
     array([[2, 0]])
     """
     n_stages, n_keypoints, n_refinement_codes, n_dims = refinement_codebooks.shape
-    n_codes, token_dim = codebook.shape
+    books = _per_position(codebook, n_tokens)
+    n_codes, token_dim = books.shape[1:]
     onehot = encoding in ("onehot", "onehot-dense")
     token_width = n_tokens * (n_codes if onehot else token_dim)
     stage_width = n_keypoints * (n_refinement_codes if onehot else n_dims)
@@ -165,7 +172,8 @@ def ids_from_features(encoding, X, n_tokens, codebook, refinement_codebooks):
     X = np.asarray(X, dtype=np.float64)
     if not np.all(np.isfinite(X)):
         raise ValueError(f"{encoding!r} features must be finite")
-    tokens = _nearest(X[:, :token_width].reshape(-1, token_dim), codebook).reshape(n, n_tokens)
+    vectors = X[:, :token_width].reshape(n, n_tokens, token_dim)
+    tokens = np.stack([_nearest(vectors[:, m], books[m]) for m in range(n_tokens)], 1).reshape(n, n_tokens)
     offsets = X[:, token_width:].reshape(n, stages, n_keypoints, n_dims)
     # each stage's corrections by the refinement's own per-keypoint search
     refinement = [nearest_per_keypoint(offsets[:, s], refinement_codebooks[s]) for s in range(stages)]

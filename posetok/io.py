@@ -10,7 +10,9 @@ A ``.posetok`` file is a zip archive with two members:
 
 Format version 3 adds the ``n_dims`` parameter (coordinates per keypoint);
 files of versions 1 and 2, written before it existed, hold 2-D models and
-load as such.
+load as such. Format version 4 adds the ``codebooks`` parameter (a codebook
+per token position, ``codebook`` of shape ``(n_tokens, V, D)`` in
+``state.pt``); older files hold one shared codebook and load as such.
 
 Unlike joblib or pickle files, a ``.posetok`` file from an untrusted source
 cannot execute code when loaded.
@@ -33,11 +35,11 @@ from ._version import __version__
 __all__ = ["save", "load", "FORMAT_VERSION"]
 
 FORMAT_NAME = "posetok-tokenizer"
-FORMAT_VERSION = 3
-"""Version of the file layout written; versions 1 (no refinement), 2 (2-D only) and 3 are read,
-others refused."""
+FORMAT_VERSION = 4
+"""Version of the file layout written; versions 1 (no refinement), 2 (2-D only), 3 (one shared
+codebook) and 4 are read, others refused."""
 
-_READABLE_VERSIONS = (1, 2, 3)
+_READABLE_VERSIONS = (1, 2, 3, 4)
 _REFINEMENT_KEY = "refinement_codebooks"
 
 _FITTED = ("n_features_in_", "n_keypoints_", "n_dims_", "mean_", "scale_", "history_", "codebook_usage_", "device_",
@@ -401,6 +403,9 @@ def load(path, estimator_class=None):
     tok = _check_params(path, meta.get("params"), estimator_class)
     if meta["format_version"] < 3 and "n_dims" in meta["params"]:
         _refuse(path, f"n_dims is not a parameter of file format version {meta['format_version']} (2-D models only)")
+    if meta["format_version"] < 4 and "codebooks" in meta["params"]:
+        _refuse(path, f"codebooks is not a parameter of file format version {meta['format_version']} "
+                "(one shared codebook only)")
     fitted = _check_fitted(path, meta.get("fitted"), meta["format_version"], tok.n_dims)
     n_keypoints, n_dims = fitted["n_keypoints_"], fitted["n_dims_"]
     config = tok._network_config(n_keypoints, n_dims)

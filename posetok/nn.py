@@ -47,6 +47,8 @@ class TokenizerConfig:
     decoder_depth: int
     token_mlp_width: int
     dropout: float = 0.0
+    # One codebook shared by every token position (PCT), or one codebook per position.
+    per_token_codebooks: bool = False
     # The official tokenizer's EMA decay; not a parameter, since nothing measured here needed another.
     ema_decay: float = 0.9
 
@@ -150,9 +152,12 @@ class PoseDecoder(nn.Module):
 
 
 def laplace_smoothing(counts: torch.Tensor, eps: float) -> torch.Tensor:
-    """Smooth cluster counts so that no code divides by zero, keeping their sum."""
-    total = counts.sum()
-    return (counts + eps) / (total + counts.numel() * eps) * total
+    """Smooth cluster counts so that no code divides by zero, keeping their sum.
+
+    Each codebook is smoothed on its own: the codes are the last axis of ``counts``.
+    """
+    total = counts.sum(-1, keepdim=True)
+    return (counts + eps) / (total + counts.shape[-1] * eps) * total
 
 
 # Largest codebook (as a power of two) for which nearest_code packs code indices
@@ -247,36 +252,72 @@ class EMAQuantizer(nn.Module):
     All codebook state (the codes, the EMA counts and sums) lives in buffers,
     so ``.to()`` and ``state_dict()`` carry it and no optimizer ever sees it.
     The EMA is updated in :meth:`forward` only in training mode.
+
+    With ``n_books=None`` one codebook ``(V, D)`` serves every token position,
+    as in PCT. With ``n_books=M`` each of the M token positions has a codebook
+    of its own, ``codebook`` is ``(M, V, D)``, and the inputs must have the M
+    positions on their second-last axis: the id ``v`` at position ``m`` means
+    code ``v`` of book ``m``. A shared codebook is used unevenly by the
+    positions (each position uses part of it), so per-position books spend the
+    same bits on more distinct codes per position.
+
+    Examples
+    --------
+    >>> import torch
+    >>> q = EMAQuantizer(2, 1, n_books=2)
+    >>> q.set_codebook_(torch.tensor([[[0.0], [1.0]], [[10.0], [11.0]]]))
+    >>> q.nearest(torch.tensor([[[0.9], [10.2]]]))      # position 0 reads book 0, position 1 book 1
+    tensor([[1, 0]])
+    >>> q.lookup(torch.tensor([[1, 0]]))
+    tensor([[[ 1.],
+             [10.]]])
     """
 
-    def __init__(self, codebook_size: int, token_dim: int, decay: float = 0.9, eps: float = 1e-5):
+    def __init__(self, codebook_size: int, token_dim: int, decay: float = 0.9, eps: float = 1e-5,
+                 n_books: int | None = None):
         super().__init__()
         self.decay = decay
         self.eps = eps
-        self.register_buffer("codebook", torch.zeros(codebook_size, token_dim))
-        self.register_buffer("ema_count", torch.zeros(codebook_size))
-        self.register_buffer("ema_sum", torch.zeros(codebook_size, token_dim))
+        books = (codebook_size,) if n_books is None else (n_books, codebook_size)
+        self.register_buffer("codebook", torch.zeros(*books, token_dim))
+        self.register_buffer("ema_count", torch.zeros(books))
+        self.register_buffer("ema_sum", torch.zeros(*books, token_dim))
 
     @property
     def codebook_size(self) -> int:
-        return self.codebook.shape[0]
+        return self.codebook.shape[-2]
+
+    @property
+    def n_books(self) -> int | None:
+        """The number of per-position codebooks, or None for one shared codebook."""
+        return self.codebook.shape[0] if self.codebook.ndim == 3 else None
 
     def set_codebook_(self, codes: torch.Tensor) -> None:
-        """Start the codebook (and its EMA statistics) from ``codes``."""
+        """Start the codebook (and its EMA statistics) from ``codes``, shaped as ``codebook``."""
         codes = codes.to(self.codebook)
         self.codebook.copy_(codes)
         self.ema_sum.copy_(codes)
         self.ema_count.fill_(1.0)
+
+    def flat_ids(self, indices: torch.Tensor) -> torch.Tensor:
+        """Ids (..., M) as rows of the codebooks stacked into one ``(n_books * V, D)`` table."""
+        if self.n_books is None:
+            return indices
+        return indices + torch.arange(self.n_books, device=indices.device) * self.codebook_size
 
     def nearest(self, z: torch.Tensor) -> torch.Tensor:
         """Index of the nearest code (squared L2) for each vector of ``z`` (..., D).
 
         Ties go to the first code; see :func:`nearest_code` for the search.
         """
-        return nearest_code(z.reshape(-1, z.shape[-1]), self.codebook).reshape(z.shape[:-1])
+        if self.n_books is None:
+            return nearest_code(z.reshape(-1, z.shape[-1]), self.codebook).reshape(z.shape[:-1])
+        rows = z.reshape(-1, self.n_books, z.shape[-1])
+        ids = [nearest_code(rows[:, m], book) for m, book in enumerate(self.codebook)]
+        return torch.stack(ids, 1).reshape(z.shape[:-1])
 
     def lookup(self, indices: torch.Tensor) -> torch.Tensor:
-        return F.embedding(indices, self.codebook)
+        return F.embedding(self.flat_ids(indices), self.codebook.reshape(-1, self.codebook.shape[-1]))
 
     def forward(self, z: torch.Tensor):
         """Quantize ``z``; return the straight-through output, the indices and the commitment loss."""
@@ -291,34 +332,41 @@ class EMAQuantizer(nn.Module):
     @torch.no_grad()
     def _update_ema_(self, z: torch.Tensor, indices: torch.Tensor) -> None:
         flat = z.reshape(-1, z.shape[-1])
-        indices = indices.reshape(-1)
+        indices = self.flat_ids(indices).reshape(-1)
         # Per-code counts and sums by scatter-add, not a (rows x codebook_size) one-hot
         # matrix, which is 140 MB per batch for the official 34 x 2048 size.
-        counts = torch.bincount(indices, minlength=self.codebook_size).to(flat.dtype)
-        sums = torch.zeros_like(self.ema_sum).index_add_(0, indices, flat)
+        counts = torch.bincount(indices, minlength=self.ema_count.numel()).to(flat.dtype)
+        sums = self.ema_sum.new_zeros(self.ema_count.numel(), flat.shape[-1]).index_add_(0, indices, flat)
         comm = getattr(self, "comm", None)  # set by a distributed fit: statistics of every rank
         if comm is not None and comm.world_size > 1:
             both = comm.sum_(torch.cat([counts[:, None], sums], 1))
             counts, sums = both[:, 0], both[:, 1:]
-        self.ema_count.lerp_(counts, 1 - self.decay)
-        self.ema_sum.lerp_(sums, 1 - self.decay)
+        self.ema_count.lerp_(counts.view_as(self.ema_count), 1 - self.decay)
+        self.ema_sum.lerp_(sums.view_as(self.ema_sum), 1 - self.decay)
         counts = laplace_smoothing(self.ema_count, self.eps)
-        self.codebook.copy_(self.ema_sum / counts.unsqueeze(1))
+        self.codebook.copy_(self.ema_sum / counts.unsqueeze(-1))
 
     @torch.no_grad()
     def expire_dead_codes_(self, z: torch.Tensor, threshold: float, generator: torch.Generator) -> int:
         """Re-seed codes whose EMA count fell below ``threshold`` from vectors of ``z``.
 
+        A per-position code is re-seeded from a vector of its own position.
         Returns the number of codes re-seeded.
         """
         dead = self.ema_count < threshold
         n_dead = int(dead.sum())
         if n_dead == 0:
             return 0
-        flat = z.reshape(-1, z.shape[-1])
-        pick = torch.randint(len(flat), (n_dead,), generator=generator, device="cpu").to(flat.device)
-        self.codebook[dead] = flat[pick]
-        self.ema_sum[dead] = flat[pick]
+        if self.n_books is None:
+            rows = z.reshape(-1, z.shape[-1])
+            pick = torch.randint(len(rows), (n_dead,), generator=generator, device="cpu").to(rows.device)
+            seeds = rows[pick]
+        else:
+            rows = z.reshape(-1, self.n_books, z.shape[-1])
+            pick = torch.randint(len(rows), (n_dead,), generator=generator, device="cpu").to(rows.device)
+            seeds = rows[pick, dead.nonzero()[:, 0]]  # dead codes in row-major order, as the mask assigns
+        self.codebook[dead] = seeds
+        self.ema_sum[dead] = seeds
         self.ema_count[dead] = 1.0
         return n_dead
 
@@ -330,7 +378,8 @@ class PoseTokenizerNet(nn.Module):
         super().__init__()
         self.config = config
         self.encoder = PoseEncoder(config)
-        self.quantizer = EMAQuantizer(config.codebook_size, config.token_dim, config.ema_decay)
+        books = config.n_tokens if config.per_token_codebooks else None
+        self.quantizer = EMAQuantizer(config.codebook_size, config.token_dim, config.ema_decay, n_books=books)
         self.decoder = PoseDecoder(config)
 
     def forward(self, keypoints: torch.Tensor, observed: torch.Tensor | None = None, quantize: bool = True):

@@ -217,8 +217,8 @@ def run_epoch(net, data, optimizer, scheduler, config, quantize, generator, comm
         net.encoder.eval()  # a frozen encoder must not see dropout noise
     n_steps, local_batch = _steps_per_epoch(len(data), config.batch_size, comm)
     device = next(net.parameters()).device
-    codebook_size = net.quantizer.codebook_size
-    code_counts = torch.zeros(codebook_size, device=device)
+    n_codes = net.quantizer.ema_count.numel()  # every code of every codebook
+    code_counts = torch.zeros(n_codes, device=device)
     sums = torch.zeros(4, dtype=torch.float64)  # reconstruction, commitment, joint error, joints
     n_reseeded = 0
     for kp, obs in data.batches(local_batch, generator, n_steps):
@@ -227,8 +227,8 @@ def run_epoch(net, data, optimizer, scheduler, config, quantize, generator, comm
         e, w = joint_error(recon, kp, obs.to(recon.dtype))
         sums += torch.tensor([float(rec), float(commit), e, w], dtype=torch.float64)
         if quantize:
-            code_counts += torch.bincount(indices.reshape(-1), minlength=codebook_size)
-            expected = indices.numel() * comm.world_size / codebook_size
+            code_counts += torch.bincount(net.quantizer.flat_ids(indices).reshape(-1), minlength=n_codes)
+            expected = indices.numel() * comm.world_size / n_codes  # uses of each code in a batch
             n_reseeded += expire_dead_codes(net.quantizer, z, config.dead_code_threshold * expected, generator, comm)
     if comm.world_size > 1:
         comm.sum_(sums)
@@ -360,10 +360,14 @@ def _init_codebook(net, data, init_codebook, config, generator, comm):
             "the encoder's outputs became non-finite before the codebook was initialised; "
             "lower learning_rate, or check X for extreme outliers"
         )
-    vectors = comm.gather_rows(z.reshape(-1, z.shape[-1]).cpu().numpy())
-    codes = torch.zeros(net.config.codebook_size, net.config.token_dim)
+    vectors = comm.gather_rows(z.reshape(len(z), -1).cpu().numpy()).reshape(-1, *z.shape[1:])  # (n, M, D)
+    codes = torch.zeros_like(net.quantizer.codebook, device="cpu")
     if comm.is_main:
-        codes = torch.as_tensor(np.asarray(init_codebook(vectors)), dtype=torch.float32)
+        if net.quantizer.n_books is None:
+            books = init_codebook(vectors.reshape(-1, vectors.shape[-1]))
+        else:  # each position's codebook from that position's vectors
+            books = np.stack([init_codebook(vectors[:, m]) for m in range(vectors.shape[1])])
+        codes = torch.as_tensor(np.asarray(books), dtype=torch.float32)
     net.quantizer.set_codebook_(comm.broadcast_(codes))
 
 

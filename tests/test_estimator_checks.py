@@ -30,6 +30,7 @@ ESTIMATORS = [
     PoseTokenizer(**ANY_WIDTH, normalize="pose"),
     PoseTokenizer(**ANY_WIDTH, encode="latent"),
     PoseTokenizer(**ANY_WIDTH, encode="onehot"),
+    PoseTokenizer(**ANY_WIDTH, codebooks="per_token", encode="codes"),
     PoseImputer(PoseTokenizer(**ANY_WIDTH)),
     MirrorSymmetric(PoseTokenizer(**ANY_WIDTH, encode="latent"), n_dims=1),
 ]

@@ -66,7 +66,7 @@ def _rewrite(path, out, **changes):
 def test_incompatible_version_is_refused(tiny_fitted, tmp_path):
     path = save(tiny_fitted, tmp_path / "t.posetok")
     _rewrite(path, tmp_path / "new.posetok", format_version=FORMAT_VERSION + 1, posetok_version="9.0")
-    with pytest.raises(ValueError, match=r"posetok 9\.0 .* version 4; .* reads versions 1, 2, 3 only"):
+    with pytest.raises(ValueError, match=r"posetok 9\.0 .* version 5; .* reads versions 1, 2, 3, 4 only"):
         load(tmp_path / "new.posetok")
 
 
@@ -158,7 +158,7 @@ def test_version_1_files_still_load(tiny_fitted, stick_figures, tmp_path):
         state = torch.load(io.BytesIO(zf.read("state.pt")), weights_only=True)
     del state["refinement_codebooks"]
     meta["format_version"] = 1
-    for name in ("refinement_stages", "refinement_codebook_size", "n_dims"):
+    for name in ("refinement_stages", "refinement_codebook_size", "n_dims", "codebooks"):
         del meta["params"][name]
     del meta["fitted"]["n_dims_"]
     buffer = io.BytesIO()
@@ -214,6 +214,37 @@ def test_old_versions_may_not_claim_n_dims(tiny_fitted, tmp_path):
     _rewrite(path, tmp_path / "v2.posetok", format_version=2)
     with pytest.raises(ValueError, match="n_dims is not a parameter of file format version 2"):
         load(tmp_path / "v2.posetok")
+
+
+def test_old_versions_may_not_claim_codebooks(tiny_fitted, tmp_path):
+    path = save(tiny_fitted, tmp_path / "t.posetok")
+    _rewrite(path, tmp_path / "v3.posetok", format_version=3)
+    with pytest.raises(ValueError, match="codebooks is not a parameter of file format version 3"):
+        load(tmp_path / "v3.posetok")
+
+
+def test_version_3_file_without_codebooks_loads_with_a_shared_codebook(tiny_fitted, stick_figures, tmp_path):
+    path = save(tiny_fitted, tmp_path / "t.posetok")
+    with zipfile.ZipFile(path) as zf:
+        meta = json.loads(zf.read("model.json"))
+    del meta["params"]["codebooks"]
+    _rewrite(path, tmp_path / "v3.posetok", format_version=3, params=meta["params"])
+    loaded = load(tmp_path / "v3.posetok")
+    assert loaded.codebooks == "shared"
+    np.testing.assert_array_equal(loaded.transform(stick_figures[0]), tiny_fitted.transform(stick_figures[0]))
+
+
+def test_per_token_codebooks_round_trip(stick_figures, tmp_path):
+    tok = PoseTokenizer(**{**TINY, "codebooks": "per_token"}).fit(stick_figures[0])
+    loaded = load(save(tok, tmp_path / "p.posetok"))
+    assert loaded.codebook_.shape == (TINY["n_tokens"], TINY["codebook_size"], TINY["token_dim"])
+    np.testing.assert_array_equal(loaded.transform(stick_figures[0]), tok.transform(stick_figures[0]))
+
+
+def test_codebook_layout_must_match_the_codebooks_param(tiny_fitted, tmp_path):
+    path = _tampered(tiny_fitted, tmp_path, params={"codebooks": "per_token"})
+    with pytest.raises(ValueError, match=r"tensor 'quantizer.codebook' has shape \(\d+, \d+\), the params describe"):
+        load(path)
 
 
 def _tampered(tiny_fitted, tmp_path, params=None, fitted=None, meta=None):

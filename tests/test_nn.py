@@ -210,3 +210,55 @@ def test_inference_helpers_run_in_eval_mode_and_restore_every_module_mode():
     net.eval()
     assert torch.equal(encode(net, kp, seen), ids)
     assert not any(m.training for m in net.modules())
+
+
+def test_laplace_smoothing_smooths_each_codebook_on_its_own():
+    counts = torch.tensor([[0.0, 2.0, 6.0], [1.0, 0.0, 0.0]])
+    smoothed = laplace_smoothing(counts, eps=1e-5)
+    torch.testing.assert_close(smoothed.sum(-1), counts.sum(-1))
+    torch.testing.assert_close(smoothed[0], laplace_smoothing(counts[0], eps=1e-5))
+
+
+def _per_token(n_books=3, n_codes=5, dim=2, seed=0):
+    q = EMAQuantizer(n_codes, dim, decay=0.5, n_books=n_books)
+    q.set_codebook_(torch.randn(n_books, n_codes, dim, generator=torch.Generator().manual_seed(seed)))
+    return q
+
+
+def test_per_token_codebooks_search_and_decode_each_position_in_its_own_book():
+    q = _per_token()
+    assert q.n_books == 3 and q.codebook_size == 5 and EMAQuantizer(5, 2).n_books is None
+    z = torch.randn(7, 3, 2, generator=torch.Generator().manual_seed(1))
+    ids = q.nearest(z)
+    brute = torch.cdist(z.transpose(0, 1), q.codebook).argmin(-1).T  # (7, 3), each position vs its book
+    assert torch.equal(ids, brute)
+    assert torch.equal(q.lookup(ids), q.codebook[torch.arange(3), ids])
+
+
+def test_per_token_ema_update_equals_a_shared_quantizer_per_position():
+    q = _per_token()
+    z = torch.randn(16, 3, 2, generator=torch.Generator().manual_seed(2))
+    singles = []
+    for m in range(3):
+        single = EMAQuantizer(5, 2, decay=0.5)
+        single.set_codebook_(q.codebook[m])
+        singles.append(single.train())
+    q.train()
+    _, ids, _ = q(z)
+    for m, single in enumerate(singles):
+        _, single_ids, _ = single(z[:, m : m + 1])
+        assert torch.equal(single_ids[:, 0], ids[:, m])
+        torch.testing.assert_close(q.codebook[m], single.codebook)
+        torch.testing.assert_close(q.ema_count[m], single.ema_count)
+
+
+def test_per_token_dead_codes_are_reseeded_from_their_own_position():
+    q = EMAQuantizer(4, 2, n_books=2)
+    q.set_codebook_(torch.zeros(2, 4, 2))
+    q.ema_count.copy_(torch.tensor([[5.0, 0.0, 5.0, 5.0], [0.0, 0.0, 5.0, 5.0]]))
+    z = torch.stack([torch.full((6, 2), 1.0), torch.full((6, 2), 2.0)], 1)  # position 0: ones, 1: twos
+    n = q.expire_dead_codes_(z, threshold=1.0, generator=torch.Generator().manual_seed(0))
+    assert n == 3
+    assert q.codebook[0, 1].tolist() == [1.0, 1.0]
+    assert q.codebook[1, :2].tolist() == [[2.0, 2.0], [2.0, 2.0]]
+    assert q.codebook[0, 0].tolist() == [0.0, 0.0] and q.ema_count[1, 0] == 1.0

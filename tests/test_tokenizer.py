@@ -4,6 +4,7 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
 from posetok import CodebookCollapseWarning, PoseTokenizer
@@ -453,3 +454,20 @@ def test_default_threads_follow_the_load_only_without_a_seed(stick_figures, monk
     monkeypatch.setitem(module._LOAD, "time", -np.inf)
     PoseTokenizer(**TINY).fit(X)  # a seed: torch's setting, so that the seed reproduces the model
     assert set(seen) == {torch.get_num_threads()}
+
+
+def test_per_token_codebooks_give_ids_per_position_and_every_encoding_round_trips(stick_figures):
+    X = stick_figures[0]
+    M, V, D = TINY["n_tokens"], TINY["codebook_size"], TINY["token_dim"]
+    tok = PoseTokenizer(**TINY, codebooks="per_token").fit(X)
+    assert tok.codebook_.shape == (M, V, D)
+    ids = tok.transform(X)
+    assert ids.shape == (len(X), M) and ids.min() >= 0 and ids.max() < V
+    # usage counts (position, code) pairs: M * V codes in all
+    assert tok.codebook_usage_ == pytest.approx(sum(len(np.unique(ids[:, m])) for m in range(M)) / (M * V))
+    decoded = tok.inverse_transform(ids)
+    for encode in ("onehot", "onehot-dense", "codes", "latent"):
+        other = clone(tok).set_params(encode=encode).fit(X)
+        np.testing.assert_array_equal(other.inverse_transform(other.transform(X)), decoded)
+    codes = clone(tok).set_params(encode="codes").fit(X).transform(X[:1]).reshape(M, D)
+    np.testing.assert_allclose(codes, tok.codebook_[np.arange(M), ids[0]], rtol=1e-6)
