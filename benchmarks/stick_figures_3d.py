@@ -8,6 +8,7 @@ Run from the repository root:
     python benchmarks/stick_figures_3d.py --sizes 10000 --splits   # 256 bits split three ways, ~12 min
     python benchmarks/stick_figures_3d.py --sizes 10000 --budgets  # tokens only at 256, 320, 512 bits, ~12 min
     python benchmarks/stick_figures_3d.py --sizes 10000 --codebooks  # ~256 bits with larger codebooks, ~14 min
+    python benchmarks/stick_figures_3d.py --sizes 10000 --per-token  # per-token codebooks, ~25 min
 
 Two configurations, fitted on ``(n, 13, 3)`` arrays from ``make_stick_figures_3d`` (so
 ``n_dims`` is read from the array) and evaluated on 2 000 held-out figures of another seed:
@@ -25,7 +26,9 @@ batch size from ``posetok.impute.default_tokenizer_params``: about two million p
 default's 256 bits of tokens split into 32 tokens x 256 codes (the default), 64 x 16 and 128 x 4;
 ``--budgets`` tokens only at more bits: 32 x 1024 codes (320 bits) and 64 x 256 (512 bits);
 ``--codebooks`` about the same bits as fewer tokens of larger codebooks: 23 x 2048 codes (253
-bits) and 21 x 4096 (252 bits).
+bits) and 21 x 4096 (252 bits); ``--per-token`` the default's 32 x 256 and 23 x 2048 codes with
+one codebook per token position (``codebooks="per_token"``) beside the shared one. Codebook
+usage counts (position, code) pairs for per-token codebooks.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ from report import format_row  # the scripts run from this folder
 from posetok import PoseTokenizer
 from posetok.datasets import make_stick_figures_3d
 from posetok.impute import default_tokenizer_params
+from posetok.metrics import codebook_usage
 
 
 def body_height(X):
@@ -66,6 +70,11 @@ CONFIG_SETS = {
     # about the default's 256 bits as fewer tokens of larger codebooks
     "codebooks": {"23 tokens x 2048 codes": dict(n_tokens=23, codebook_size=2048),
                   "21 tokens x 4096 codes": dict(n_tokens=21, codebook_size=4096)},
+    # one codebook per token position instead of one shared by all, at the default's and a larger book
+    "per_token": {"32 tokens x 256 codes, per-token codebooks": dict(codebooks="per_token"),
+                  "23 tokens x 2048 codes": dict(n_tokens=23, codebook_size=2048),
+                  "23 tokens x 2048 codes, per-token codebooks": dict(n_tokens=23, codebook_size=2048,
+                                                                      codebooks="per_token")},
 }
 
 
@@ -77,7 +86,8 @@ def evaluate(tok, X_test):
         "heldout_error_pct_height": float(100 * error.mean()),
         "heldout_error_mm": float(1000 * np.linalg.norm(X_hat - X_test, axis=-1).mean()),
         "train_codebook_usage": float(tok.codebook_usage_),
-        "heldout_codebook_usage": float(len(np.unique(ids[:, : tok.n_tokens])) / tok.codebook_size),
+        "heldout_codebook_usage": codebook_usage(ids[:, : tok.n_tokens], tok.codebook_size,
+                                                 per_token=tok.codebooks == "per_token"),
         "bits_per_pose": float(tok.bits_per_pose_),
     }
 
@@ -96,6 +106,8 @@ def main():
                        help="instead: about 256 bits as 32 x 256, 23 x 2048 (253 bits) and 21 x 4096 codes (252 bits)")
     which.add_argument("--budgets", dest="configs", action="store_const", const="budgets",
                        help="instead: tokens only at 256, 320 (32 x 1024) and 512 bits (64 x 256)")
+    which.add_argument("--per-token", dest="configs", action="store_const", const="per_token",
+                       help="instead: 32 x 256 and 23 x 2048 codes with a shared and with per-token codebooks")
     parser.add_argument("--long-training", action="store_true",
                         help="PoseImputer's training length for the data size instead of 60 epochs of 512")
     args = parser.parse_args()

@@ -173,15 +173,26 @@ def oks_ap(oks, thresholds=None):
     return oks_ar(oks, thresholds)
 
 
-def codebook_usage(ids, codebook_size):
+def codebook_usage(ids, codebook_size, *, per_token=False):
     """Fraction of the ``codebook_size`` codes that occur in ``ids``.
+
+    With ``per_token=True`` (a tokenizer with ``codebooks="per_token"``), each
+    column of ``ids`` (n, n_tokens) has a codebook of its own: the fraction of
+    the ``n_tokens * codebook_size`` (position, code) pairs that occur.
 
     Examples
     --------
     >>> codebook_usage([[0, 1], [1, 1]], 4)
     0.5
+    >>> codebook_usage([[0, 1], [1, 1]], 4, per_token=True)   # position 0 uses 2 codes, position 1 one
+    0.375
     """
-    return float(len(np.unique(np.asarray(ids))) / codebook_size)
+    ids = np.asarray(ids)
+    if not per_token:
+        return float(len(np.unique(ids)) / codebook_size)
+    if ids.ndim != 2:
+        raise ValueError(f"per_token=True needs ids of shape (n_samples, n_tokens), got shape {ids.shape}")
+    return float(sum(len(np.unique(column)) for column in ids.T) / (codebook_size * ids.shape[1]))
 
 
 def codebook_perplexity(ids, codebook_size):
