@@ -410,7 +410,8 @@ def fit(args):
             raise CommandError("--boxes needs --normalize pose (each pose framed by its box)")
     else:
         boxes = None
-    params = dict(n_tokens=args.n_tokens, codebook_size=args.codebook_size, refinement_stages=args.refinement_stages,
+    params = dict(n_tokens=args.n_tokens, codebook_size=args.codebook_size, codebooks=args.codebooks,
+                  refinement_stages=args.refinement_stages,
                   refinement_codebook_size=args.refinement_codebook_size, normalize=args.normalize,
                   mask_probability=args.mask_probability, n_epochs=args.n_epochs, random_state=args.seed,
                   device=args.device, n_threads=args.n_threads, verbose=0 if args.quiet else 1)
@@ -466,7 +467,8 @@ def info(args):
     lines = {
         "model": args.model,
         "keypoints": f"{tok.n_keypoints_} x {tok.n_dims_}-D ({tok.n_features_in_} columns)",
-        "tokens": f"{config.n_tokens} of {config.codebook_size} codes, token_dim {config.token_dim}",
+        "tokens": f"{config.n_tokens} of {config.codebook_size} codes"
+                  f"{' (a codebook per token)' if config.per_token_codebooks else ''}, token_dim {config.token_dim}",
         "refinement": (f"{tok.refinement_codebooks_.shape[0]} stage(s) of {tok.refinement_codebooks_.shape[2]} codes "
                        "per keypoint") if tok.refinement_codebooks_.shape[0] else "none",
         "bits per pose": f"{tok.bits_per_pose_:.0f}",
@@ -587,6 +589,8 @@ def _parser():
     p.add_argument("-o", "--output", required=True, help="the model file to write, *.posetok")
     p.add_argument("--n-tokens", type=int, default=32)
     p.add_argument("--codebook-size", type=int, default=256)
+    p.add_argument("--codebooks", choices=("shared", "per_token"), default="shared",
+                   help="one codebook for every token position, or one per position")
     p.add_argument("--refinement-stages", type=int, default=0)
     p.add_argument("--refinement-codebook-size", type=int, default=256)
     p.add_argument("--normalize", choices=("dataset", "pose"), default="pose",

@@ -168,3 +168,12 @@ def test_random_state_seeds_the_default_tokenizer(stick_figures):
     b = PoseImputer(tok, random_state=3).fit(X)
     assert a.tokenizer_.random_state == 3 and tok.random_state == 0  # the given tokenizer is not modified
     np.testing.assert_array_equal(a.transform(X), b.transform(X))
+
+
+def test_fills_missing_joints_with_per_token_codebooks(gappy):
+    imputer = PoseImputer(PoseTokenizer(**TINY, codebooks="per_token")).fit(gappy)
+    filled = imputer.transform(gappy)
+    observed = ~np.isnan(gappy)
+    assert not np.isnan(filled).any()
+    np.testing.assert_array_equal(filled[observed], gappy[observed])
+    assert imputer.tokenizer_.codebook_.shape == (TINY["n_tokens"], TINY["codebook_size"], TINY["token_dim"])

@@ -154,6 +154,13 @@ def test_fit_and_info(capsys, tmp_path):
     assert main(["info", str(model)]) == 0
     out = capsys.readouterr().out
     assert "13 x 2-D" in out and "4 of 8 codes" in out and "bits per pose  12" in out
+    per_token = tmp_path / "per_token.posetok"
+    assert main(["fit", str(tmp_path / "kp.npz"), "-o", str(per_token), "--n-tokens", "4", "--codebook-size", "8",
+                 "--codebooks", "per_token", "--n-epochs", "1", "--quiet"]) == 0
+    assert PoseTokenizer.load(per_token).codebook_.shape == (4, 8, 32)
+    capsys.readouterr()
+    assert main(["info", str(per_token)]) == 0
+    assert "4 of 8 codes (a codebook per token)" in capsys.readouterr().out
 
 
 def _file_error(capsys, argv):
