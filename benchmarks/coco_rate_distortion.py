@@ -5,6 +5,7 @@ Run from the repository root (needs ../shared/data, see docs/benchmarks.md):
     python benchmarks/coco_rate_distortion.py           # 40 000 train persons, all budgets
     python benchmarks/coco_rate_distortion.py --quick   # 8 000 persons, 2 budgets, a few minutes
     python benchmarks/coco_rate_distortion.py --configs 2x256+2x128   # only these posetok configurations
+    python benchmarks/coco_rate_distortion.py --configs 8x256 --codebooks shared per_token   # both codebook kinds
 
 A posetok configuration is written ``MxV`` (M tokens of V codes) or ``MxV+SxR`` (then S
 refinement stages of R codes per keypoint): ``4x256+2x128`` is
@@ -36,7 +37,7 @@ from sklearn.decomposition import PCA
 
 from posetok import PoseTokenizer
 from posetok.datasets import normalize_to_box, visibility_to_nan
-from posetok.metrics import mpjpe, object_keypoint_similarity, oks_ar
+from posetok.metrics import codebook_usage, mpjpe, object_keypoint_similarity, oks_ar
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 BUDGETS = (32, 48, 64, 96, 128, 160, 192, 256, 374)
@@ -273,6 +274,8 @@ def main():
     parser.add_argument("--configs", type=parse_config, nargs="+", default=None,
                         help="posetok configurations to fit instead of the budgets' (MxV or MxV+SxR); "
                              "implies --skip-baselines")
+    parser.add_argument("--codebooks", nargs="+", choices=("shared", "per_token"), default=["shared"],
+                        help="posetok's codebooks; with both, every configuration is fitted with each")
     parser.add_argument("--mask-probability", type=float, default=0.0,
                         help="posetok's mask_probability (masked training; default 0, the estimator's default)")
     parser.add_argument("--skip-baselines", action="store_true")
@@ -323,19 +326,21 @@ def main():
                          **scores(X_va, decode(ids), s_va, area_va), "fit_s": time.perf_counter() - tic,
                          "n_train": len(X_train)})
             print(format_row(rows[-1]), flush=True)
-        for config in configs:
-            tok = PoseTokenizer(**config, n_epochs=n_epochs, random_state=args.seed, verbose=args.verbose,
-                                mask_probability=args.mask_probability, **width)
+        for config, codebooks in ((c, b) for c in configs for b in args.codebooks):
+            tok = PoseTokenizer(**config, codebooks=codebooks, n_epochs=n_epochs, random_state=args.seed,
+                                verbose=args.verbose, mask_probability=args.mask_probability, **width)
             tic = time.perf_counter()
             tok.fit(X_train)
             fit_s = time.perf_counter() - tic
             ids = tok.transform(X_va)
             sizes = [tok.codebook_size] * tok.n_tokens + \
                 [tok.refinement_codebook_size] * (tok.refinement_stages * tok.n_keypoints_)
-            rows.append({"method": f"posetok {config_name(config)}", "budget": bits, "bits": tok.bits_per_pose_,
+            name = f"posetok {config_name(config)}{', per-token codebooks' if codebooks == 'per_token' else ''}"
+            rows.append({"method": name, "budget": bits, "bits": tok.bits_per_pose_,
                          "entropy_bits": entropy_bits(tok.transform(train_sample), ids, sizes),
                          **scores(X_va, tok.inverse_transform(ids), s_va, area_va), "fit_s": fit_s,
-                         "codebook_usage": len(np.unique(ids[:, : tok.n_tokens])) / tok.codebook_size,
+                         "codebook_usage": codebook_usage(ids[:, : tok.n_tokens], tok.codebook_size,
+                                                          per_token=codebooks == "per_token"),
                          **refinement_usage(tok, ids),
                          "n_train": len(X_train), "n_epochs": n_epochs, **tok.get_params()})
             print(format_row(rows[-1]), flush=True)
