@@ -131,7 +131,7 @@ def _nearest(vectors, codebook):
     if not len(vectors):
         return np.zeros(0, dtype=np.int64)
     return nearest_code(torch.as_tensor(vectors, dtype=torch.float64),
-                        torch.tensor(codebook, dtype=torch.float64)).numpy()  # a copy: may be a read-only view
+                        torch.as_tensor(codebook, dtype=torch.float64)).numpy()
 
 
 def ids_from_features(encoding, X, n_tokens, codebook, refinement_codebooks):
@@ -173,7 +173,10 @@ def ids_from_features(encoding, X, n_tokens, codebook, refinement_codebooks):
     if not np.all(np.isfinite(X)):
         raise ValueError(f"{encoding!r} features must be finite")
     vectors = X[:, :token_width].reshape(n, n_tokens, token_dim)
-    tokens = np.stack([_nearest(vectors[:, m], books[m]) for m in range(n_tokens)], 1).reshape(n, n_tokens)
+    if codebook.ndim == 2:  # one search of the shared codebook for every position
+        tokens = _nearest(vectors.reshape(-1, token_dim), codebook).reshape(n, n_tokens)
+    else:
+        tokens = np.stack([_nearest(vectors[:, m], codebook[m]) for m in range(n_tokens)], 1).reshape(n, n_tokens)
     offsets = X[:, token_width:].reshape(n, stages, n_keypoints, n_dims)
     # each stage's corrections by the refinement's own per-keypoint search
     refinement = [nearest_per_keypoint(offsets[:, s], refinement_codebooks[s]) for s in range(stages)]

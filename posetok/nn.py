@@ -288,6 +288,11 @@ class EMAQuantizer(nn.Module):
         return self.codebook.shape[-2]
 
     @property
+    def n_codes(self) -> int:
+        """Codes in all codebooks together: ``codebook_size``, times ``n_books`` when per position."""
+        return self.ema_count.numel()
+
+    @property
     def n_books(self) -> int | None:
         """The number of per-position codebooks, or None for one shared codebook."""
         return self.codebook.shape[0] if self.codebook.ndim == 3 else None
@@ -335,8 +340,8 @@ class EMAQuantizer(nn.Module):
         indices = self.flat_ids(indices).reshape(-1)
         # Per-code counts and sums by scatter-add, not a (rows x codebook_size) one-hot
         # matrix, which is 140 MB per batch for the official 34 x 2048 size.
-        counts = torch.bincount(indices, minlength=self.ema_count.numel()).to(flat.dtype)
-        sums = self.ema_sum.new_zeros(self.ema_count.numel(), flat.shape[-1]).index_add_(0, indices, flat)
+        counts = torch.bincount(indices, minlength=self.n_codes).to(flat.dtype)
+        sums = self.ema_sum.new_zeros(self.n_codes, flat.shape[-1]).index_add_(0, indices, flat)
         comm = getattr(self, "comm", None)  # set by a distributed fit: statistics of every rank
         if comm is not None and comm.world_size > 1:
             both = comm.sum_(torch.cat([counts[:, None], sums], 1))
@@ -357,14 +362,10 @@ class EMAQuantizer(nn.Module):
         n_dead = int(dead.sum())
         if n_dead == 0:
             return 0
-        if self.n_books is None:
-            rows = z.reshape(-1, z.shape[-1])
-            pick = torch.randint(len(rows), (n_dead,), generator=generator, device="cpu").to(rows.device)
-            seeds = rows[pick]
-        else:
-            rows = z.reshape(-1, self.n_books, z.shape[-1])
-            pick = torch.randint(len(rows), (n_dead,), generator=generator, device="cpu").to(rows.device)
-            seeds = rows[pick, dead.nonzero()[:, 0]]  # dead codes in row-major order, as the mask assigns
+        rows = z.reshape(-1, self.n_books or 1, z.shape[-1])  # a shared codebook draws from every position
+        pick = torch.randint(len(rows), (n_dead,), generator=generator, device="cpu").to(rows.device)
+        # a per-position code from its own position; dead codes in row-major order, as the mask assigns
+        seeds = rows[pick, dead.nonzero()[:, 0] if self.n_books else 0]
         self.codebook[dead] = seeds
         self.ema_sum[dead] = seeds
         self.ema_count[dead] = 1.0

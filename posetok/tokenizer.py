@@ -144,7 +144,7 @@ def _read_blocks(X, n_features):
 def _code_counts(net, ids, X, read):
     """Uses of each code by the training poses (``ids``, or every block of an out-of-core ``X`` through
     ``read``), and the number of ids."""
-    counts = torch.zeros(net.quantizer.ema_count.numel(), dtype=torch.float64)  # every code of every codebook
+    counts = torch.zeros(net.quantizer.n_codes, dtype=torch.float64)  # every code of every codebook
     if ids is not None:
         return counts + torch.bincount(net.quantizer.flat_ids(ids).reshape(-1), minlength=len(counts)), ids.numel()
     n_ids = 0
@@ -1051,7 +1051,7 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
         self.codec_ = PoseCodec(net, self._fit_refinement(net, keypoints, observed, ids, seed), normalizer)
         self.bits_per_pose_ = self._bits_per_pose()
         self.history_ = history
-        self.codebook_usage_ = n_used / net.quantizer.ema_count.numel()
+        self.codebook_usage_ = n_used / net.quantizer.n_codes
         self.device_ = str(device)
         self.fit_time_ = time.perf_counter() - tic
         self.fitted_with_boxes_ = fitted and getattr(self, "fitted_with_boxes_", False)

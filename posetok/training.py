@@ -217,7 +217,7 @@ def run_epoch(net, data, optimizer, scheduler, config, quantize, generator, comm
         net.encoder.eval()  # a frozen encoder must not see dropout noise
     n_steps, local_batch = _steps_per_epoch(len(data), config.batch_size, comm)
     device = next(net.parameters()).device
-    n_codes = net.quantizer.ema_count.numel()  # every code of every codebook
+    n_codes = net.quantizer.n_codes  # every code of every codebook
     code_counts = torch.zeros(n_codes, device=device)
     sums = torch.zeros(4, dtype=torch.float64)  # reconstruction, commitment, joint error, joints
     n_reseeded = 0
