@@ -9,6 +9,7 @@ Run from the repository root:
     python benchmarks/stick_figures_3d.py --sizes 10000 --budgets  # tokens only at 256, 320, 512 bits, ~12 min
     python benchmarks/stick_figures_3d.py --sizes 10000 --codebooks  # ~256 bits with larger codebooks, ~14 min
     python benchmarks/stick_figures_3d.py --sizes 10000 --per-token  # per-token codebooks, ~25 min
+    python benchmarks/stick_figures_3d.py --sizes 30000 --large-per-token  # more data, ~25 min
 
 Two configurations, fitted on ``(n, 13, 3)`` arrays from ``make_stick_figures_3d`` (so
 ``n_dims`` is read from the array) and evaluated on 2 000 held-out figures of another seed:
@@ -27,7 +28,8 @@ default's 256 bits of tokens split into 32 tokens x 256 codes (the default), 64 
 ``--budgets`` tokens only at more bits: 32 x 1024 codes (320 bits) and 64 x 256 (512 bits);
 ``--codebooks`` about the same bits as fewer tokens of larger codebooks: 23 x 2048 codes (253
 bits) and 21 x 4096 (252 bits); ``--per-token`` the default's 32 x 256 and 23 x 2048 codes with
-one codebook per token position (``codebooks="per_token"``) beside the shared one. Codebook
+one codebook per token position (``codebooks="per_token"``) beside the shared one;
+``--large-per-token`` the per-token 23 x 2048 codes alone beside the default. Codebook
 usage counts (position, code) pairs for per-token codebooks.
 """
 
@@ -75,6 +77,9 @@ CONFIG_SETS = {
                   "23 tokens x 2048 codes": dict(n_tokens=23, codebook_size=2048),
                   "23 tokens x 2048 codes, per-token codebooks": dict(n_tokens=23, codebook_size=2048,
                                                                       codebooks="per_token")},
+    # the best tokens-only configuration measured, alone beside the default (for larger training sets)
+    "per_token_large": {"23 tokens x 2048 codes, per-token codebooks": dict(n_tokens=23, codebook_size=2048,
+                                                                          codebooks="per_token")},
 }
 
 
@@ -108,6 +113,8 @@ def main():
                        help="instead: tokens only at 256, 320 (32 x 1024) and 512 bits (64 x 256)")
     which.add_argument("--per-token", dest="configs", action="store_const", const="per_token",
                        help="instead: 32 x 256 and 23 x 2048 codes with a shared and with per-token codebooks")
+    which.add_argument("--large-per-token", dest="configs", action="store_const", const="per_token_large",
+                       help="instead: 23 x 2048 codes with per-token codebooks alone beside the default")
     parser.add_argument("--long-training", action="store_true",
                         help="PoseImputer's training length for the data size instead of 60 epochs of 512")
     args = parser.parse_args()

@@ -87,7 +87,8 @@ def main():
     print(f"tokenizer fitted on {len(X[train][::step])} frames in {time.perf_counter() - tic:.0f} s", flush=True)
     frozen = FrozenEstimator(tok)
     pairs = flip_pairs_from_names(data.joint_names)  # (left_shoulder, right_shoulder), ...
-    clf = lambda: LogisticRegressionCV(Cs=[0.01, 0.1, 1.0, 10.0], cv=3, max_iter=300)  # noqa: E731
+    # enough L-BFGS iterations to converge: a fit stopped early depends on where the C path started it
+    clf = lambda: LogisticRegressionCV(Cs=[0.01, 0.1, 1.0, 10.0], cv=3, max_iter=5000)  # noqa: E731
     results = {}
 
     # frame level: a subsample of frames for both training and test (neighbouring frames are near duplicates)
