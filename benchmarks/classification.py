@@ -97,8 +97,12 @@ def accuracy(features_tr, y_tr, features_te, y_te, sparse=False):
     return float(model.score(features_te, y_te)), float(model[-1].C_[0]), time.perf_counter() - tic, n_unconverged
 
 
-def unconverged(acc):
-    return f", {acc[3]} fits not converged" if acc[3] else ""
+def record(rows, base, level, features, acc):
+    """Append one result of :func:`accuracy` to ``rows`` (with the run's ``base`` fields) and print it."""
+    rows.append({**base, "level": level, "features": features, "accuracy": acc[0], "C": acc[1],
+                 "unconverged_fits": acc[3]})
+    unconverged = f", {acc[3]} fits not converged" if acc[3] else ""
+    print(f"  {level:5s} {features:42s} {acc[0]:.4f}  (C={acc[1]:.3g}, {acc[2]:.0f} s{unconverged})", flush=True)
 
 
 def choose_videos(video, y, train, fraction, seed):
@@ -133,27 +137,24 @@ def penn_run(X, y, video, train, fraction, seed, n_epochs, rows, tag, joint_name
     print(f"[{tag} {fraction:.0%} seed {seed}] {n_videos} training videos, tokenizer fitted in {fit_s:.0f} s",
           flush=True)
 
-    def record(level, features, acc):
-        rows.append({**base, "level": level, "features": features, "accuracy": acc[0], "C": acc[1],
-                     "unconverged_fits": acc[3]})
-        print(f"  {level:5s} {features:42s} {acc[0]:.4f}  (C={acc[1]:.3g}, {acc[2]:.0f} s{unconverged(acc)})",
-              flush=True)
+    def record_run(level, features, acc):
+        record(rows, base, level, features, acc)
 
     if "frame" in levels:
         tr, te = np.flatnonzero(sel)[::FRAME_STEP], np.flatnonzero(test)[::FRAME_STEP]
         imputer = SimpleImputer().fit(X[tr])
-        record("frame", "coordinates",
-               accuracy(imputer.transform(X[tr]), y[tr], imputer.transform(X[te]), y[te]))
+        record_run("frame", "coordinates",
+                   accuracy(imputer.transform(X[tr]), y[tr], imputer.transform(X[te]), y[te]))
         onehot = tok.set_params(encode="onehot")
-        record("frame", "tokens one-hot",
-               accuracy(onehot.transform(X[tr]), y[tr], onehot.transform(X[te]), y[te], sparse=True))
+        record_run("frame", "tokens one-hot",
+                   accuracy(onehot.transform(X[tr]), y[tr], onehot.transform(X[te]), y[te], sparse=True))
         latent = tok.set_params(encode="latent")
-        record("frame", "tokens latent",
-               accuracy(latent.transform(X[tr]), y[tr], latent.transform(X[te]), y[te]))
+        record_run("frame", "tokens latent",
+                   accuracy(latent.transform(X[tr]), y[tr], latent.transform(X[te]), y[te]))
         for name, frozen in (("coordinates", imputer), ("tokens latent", latent)):
             sym = MirrorSymmetric(FrozenEstimator(frozen), pairs).fit(X[tr])
-            record("frame", f"{name}, mirror-symmetric",
-                   accuracy(sym.transform(X[tr]), y[tr], sym.transform(X[te]), y[te]))
+            record_run("frame", f"{name}, mirror-symmetric",
+                       accuracy(sym.transform(X[tr]), y[tr], sym.transform(X[te]), y[te]))
     if "video" not in levels:
         return
 
@@ -162,8 +163,8 @@ def penn_run(X, y, video, train, fraction, seed, n_epochs, rows, tag, joint_name
 
     def video_row(features, transformer, sparse=False):
         """Fit ``transformer`` on the training videos, score the classifier on its features."""
-        record("video", features, accuracy(transformer.fit_transform(videos_tr), yv_tr,
-                                           transformer.transform(videos_te), yv_te, sparse=sparse))
+        record_run("video", features, accuracy(transformer.fit_transform(videos_tr), yv_tr,
+                                               transformer.transform(videos_te), yv_te, sparse=sparse))
 
     pool, extremes = TemporalPool(), TemporalPool(stats=("mean", "std", "max", "min"))  # the latter recommended
     video_row("coordinates mean+std", TemporalPool(stats=("mean", "std"), velocity_stats=()))
@@ -204,9 +205,7 @@ def stick_run(n_train, seed, n_epochs, rows):
             features = MirrorSymmetric(features, pairs, centre=(STICK_FRAME - 1) / 2)
         features.fit(X, y)
         acc = accuracy(features.transform(X), y, features.transform(X_te), y_te, sparse=encoding == "onehot")
-        rows.append({**base, "level": "frame", "features": name, "accuracy": acc[0], "C": acc[1],
-                     "unconverged_fits": acc[3]})
-        print(f"  frame {name:42s} {acc[0]:.4f}  (C={acc[1]:.3g}, {acc[2]:.0f} s{unconverged(acc)})", flush=True)
+        record(rows, base, "frame", name, acc)
 
 
 def summary(rows):
@@ -225,7 +224,7 @@ def summary(rows):
 
 
 def main():
-    global MAX_ITER
+    global CS, MAX_ITER
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT)
     parser.add_argument("--quick", action="store_true",
@@ -242,7 +241,7 @@ def main():
     parser.add_argument("--max-iter", type=int, default=MAX_ITER, help="the classifier's L-BFGS iterations")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
-    CS[:], MAX_ITER = args.cs, args.max_iter
+    CS, MAX_ITER = list(args.cs), args.max_iter
     sizes, seeds, n_epochs = ([0.05], [0], 3) if args.quick else (args.sizes, args.seeds, args.n_epochs)
     rows = []
     if not args.skip_stick_figures and "frame" in args.levels:
