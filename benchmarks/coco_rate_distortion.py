@@ -31,13 +31,13 @@ import time
 from pathlib import Path
 
 import numpy as np
-from report import format_row  # the scripts run from this folder
+from report import format_row, token_usage  # the scripts run from this folder
 from sklearn.cluster import KMeans
 from sklearn.decomposition import PCA
 
 from posetok import PoseTokenizer
 from posetok.datasets import normalize_to_box, visibility_to_nan
-from posetok.metrics import codebook_usage, mpjpe, object_keypoint_similarity, oks_ar
+from posetok.metrics import mpjpe, object_keypoint_similarity, oks_ar
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 BUDGETS = (32, 48, 64, 96, 128, 160, 192, 256, 374)
@@ -339,8 +339,7 @@ def main():
             rows.append({"method": name, "budget": bits, "bits": tok.bits_per_pose_,
                          "entropy_bits": entropy_bits(tok.transform(train_sample), ids, sizes),
                          **scores(X_va, tok.inverse_transform(ids), s_va, area_va), "fit_s": fit_s,
-                         "codebook_usage": codebook_usage(ids[:, : tok.n_tokens], tok.codebook_size,
-                                                          per_token=codebooks == "per_token"),
+                         "codebook_usage": token_usage(tok, ids),
                          **refinement_usage(tok, ids),
                          "n_train": len(X_train), "n_epochs": n_epochs, **tok.get_params()})
             print(format_row(rows[-1]), flush=True)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from posetok.metrics import codebook_usage
+
 
 def format_row(row: dict) -> str:
     """``key=value`` pairs with numbers rounded for reading (the JSON keeps them whole).
@@ -21,3 +23,11 @@ def format_row(row: dict) -> str:
         return str(value)
 
     return " ".join(f"{k}={fmt(v)}" for k, v in row.items())
+
+
+def token_usage(tok, ids) -> float:
+    """The fraction of a fitted tokenizer's codes that the token columns of ``ids`` use:
+    of its ``codebook_size`` codes, or with ``codebooks="per_token"`` of its (position, code)
+    pairs. Refinement columns (after the first ``n_tokens``) are left out."""
+    return codebook_usage(np.asarray(ids)[:, : tok.n_tokens], tok.codebook_size,
+                          per_token=tok.codebooks == "per_token")

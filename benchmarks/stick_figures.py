@@ -18,11 +18,10 @@ import time
 
 import numpy as np
 import torch
-from report import format_row  # the scripts run from this folder
+from report import format_row, token_usage  # the scripts run from this folder
 
 from posetok import PoseTokenizer
 from posetok.datasets import make_stick_figures
-from posetok.metrics import codebook_usage
 
 
 def evaluate(tok, X_test):
@@ -31,7 +30,7 @@ def evaluate(tok, X_test):
     err = np.linalg.norm((X_hat - X_test).reshape(len(X_test), -1, 2), axis=-1).mean()
     return {
         "heldout_joint_error_px": float(err),
-        "codebook_usage": codebook_usage(ids, tok.codebook_size, per_token=tok.codebooks == "per_token"),
+        "codebook_usage": token_usage(tok, ids),
         "distinct_token_strings": int(len(np.unique(ids, axis=0))),
         "bits_per_pose": float(tok.n_tokens * np.log2(tok.codebook_size)),
     }

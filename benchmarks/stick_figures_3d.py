@@ -43,12 +43,11 @@ import time
 
 import numpy as np
 import torch
-from report import format_row  # the scripts run from this folder
+from report import format_row, token_usage  # the scripts run from this folder
 
 from posetok import PoseTokenizer
 from posetok.datasets import make_stick_figures_3d
 from posetok.impute import default_tokenizer_params
-from posetok.metrics import codebook_usage
 
 
 def body_height(X):
@@ -91,8 +90,7 @@ def evaluate(tok, X_test):
         "heldout_error_pct_height": float(100 * error.mean()),
         "heldout_error_mm": float(1000 * np.linalg.norm(X_hat - X_test, axis=-1).mean()),
         "train_codebook_usage": float(tok.codebook_usage_),
-        "heldout_codebook_usage": codebook_usage(ids[:, : tok.n_tokens], tok.codebook_size,
-                                                 per_token=tok.codebooks == "per_token"),
+        "heldout_codebook_usage": token_usage(tok, ids),
         "bits_per_pose": float(tok.bits_per_pose_),
     }
 

@@ -41,3 +41,18 @@ def test_classification_benchmark_counts_classifier_fits_that_do_not_converge(mo
     assert unconverged == 0 and 0.5 < acc <= 1 and C in classification.CS
     monkeypatch.setattr(classification, "MAX_ITER", 1)
     assert classification.accuracy(X[::2], y[::2], X[1::2], y[1::2])[3] > 0
+
+
+def test_benchmarks_count_token_usage_by_the_tokenizers_codebooks(monkeypatch):
+    # shared books: distinct ids of the token columns over codebook_size; per-token books: (position,
+    # code) pairs; refinement columns never count
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    report = importlib.import_module("report")
+
+    class Tok:  # the attributes token_usage reads from a fitted PoseTokenizer
+        n_tokens, codebook_size, codebooks = 2, 4, "shared"
+
+    ids = np.array([[0, 1, 3], [1, 1, 2]])  # the last column: a refinement id
+    assert report.token_usage(Tok(), ids) == 0.5
+    Tok.codebooks = "per_token"
+    assert report.token_usage(Tok(), ids) == 3 / 8
