@@ -2,7 +2,7 @@
 
     python benchmarks/classification.py [--quick] [--sizes 0.05 0.2 1.0] [--seeds 0 1 2]
         [--levels frame video] [--skip-stick-figures] [--skip-reduced] [--cs C ...] [--max-iter N]
-        [--json PATH]
+        [--mask-probabilities P ...] [--recipes-only] [--json PATH]
 
 The protocol of issue 14, one run, everything side by side:
 
@@ -34,6 +34,9 @@ cannot tell a left-handed action from a right-handed one), frame and video
 level. For the mirror-symmetric video features the pooling is also measured with the
 maximum and minimum of each feature over the frames added to its statistics
 (``TemporalPool(stats=("mean", "std", "max", "min"))``).
+``--mask-probabilities 0 0.3`` adds the recommended rows with a tokenizer trained with
+``mask_probability=0.3`` beside the default's; ``--recipes-only`` runs only the references
+(frame: coordinates; video: mean+std pooled coordinates) and the recommended rows.
 ``--levels`` runs frame or video level only (the stick figures are
 frame level). Frame-level training and test frames are every 8th frame (consecutive
 frames are near duplicates); video level uses every frame.
@@ -123,51 +126,87 @@ def drop_joints(X, joints):
     return kp.reshape(len(X), -1), ~np.isnan(kp[..., 0]).all(1)
 
 
+def variant(name, mask_probability):
+    """A token feature set's row name, naming the tokenizer's masking when it is not the default's."""
+    return name if mask_probability == 0 else f"{name}, tokenizer mask_probability={mask_probability:g}"
+
+
+def fit_tokenizers(X, n_epochs, seed, mask_probabilities):
+    """One tokenizer per ``mask_probability`` (otherwise the defaults), each with its fit seconds."""
+    fitted = {}
+    for p in mask_probabilities:
+        tic = time.perf_counter()
+        tok = PoseTokenizer(n_epochs=n_epochs, random_state=seed, mask_probability=p).fit(X)
+        fitted[p] = tok, time.perf_counter() - tic
+    return fitted
+
+
 def penn_run(X, y, video, train, fraction, seed, n_epochs, rows, tag, joint_names, motion_window=8,
-             levels=("frame", "video")):
+             levels=("frame", "video"), mask_probabilities=(0.0,), recipes_only=False):
+    """One training size and seed. The first of ``mask_probabilities`` is the tokenizer of every
+    token row; each further one adds the recommended rows with a tokenizer of that masking.
+    ``recipes_only``: the reference coordinates and the recommended rows only."""
     sel = choose_videos(video, y, train, fraction, seed)
     pairs = flip_pairs_from_names(joint_names)
     test = ~train
     n_videos = len(np.unique(video[sel]))
-    tic = time.perf_counter()
-    tok = PoseTokenizer(n_epochs=n_epochs, random_state=seed).fit(X[sel][::2])
-    fit_s = time.perf_counter() - tic
+    tokenizers = fit_tokenizers(X[sel][::2], n_epochs, seed, mask_probabilities)
+    tok, fit_s = tokenizers[mask_probabilities[0]]
     base = {"dataset": tag, "fraction": fraction, "seed": seed, "train_videos": n_videos,
             "tokenizer_fit_s": round(fit_s, 1)}
-    print(f"[{tag} {fraction:.0%} seed {seed}] {n_videos} training videos, tokenizer fitted in {fit_s:.0f} s",
-          flush=True)
+    fits = ", ".join(f"{t:.0f} s" + (f" (mask_probability={p:g})" if p else "") for p, (_, t) in tokenizers.items())
+    print(f"[{tag} {fraction:.0%} seed {seed}] {n_videos} training videos, tokenizer fitted in {fits}", flush=True)
 
-    def record_run(level, features, acc):
-        record(rows, base, level, features, acc)
+    def record_run(level, features, acc, p=None):
+        extra = {} if p is None else {"mask_probability": p, "tokenizer_fit_s": round(tokenizers[p][1], 1)}
+        record(rows, {**base, **extra}, level, features, acc)
+
+    def recommended(level):
+        """The recommended features' rows, one per tokenizer (frame: mirror-symmetric latent vectors;
+        video: the same, max/min TemporalPool); in a full run the first tokenizer's row is among the others."""
+        for p, (t, _) in list(tokenizers.items())[0 if recipes_only else 1:]:
+            latent = FrozenEstimator(t.set_params(encode="latent"))
+            if level == "frame":
+                sym = MirrorSymmetric(latent, pairs).fit(X[tr])
+                record_run("frame", variant("tokens latent, mirror-symmetric", p),
+                           accuracy(sym.transform(X[tr]), y[tr], sym.transform(X[te]), y[te]), p)
+            else:
+                video_row(variant("tokens latent, TemporalPool with max/min, mirror-symmetric", p),
+                          MirrorSymmetric(make_pipeline(PerFrame(latent), extremes), pairs), p)
 
     if "frame" in levels:
         tr, te = np.flatnonzero(sel)[::FRAME_STEP], np.flatnonzero(test)[::FRAME_STEP]
         imputer = SimpleImputer().fit(X[tr])
         record_run("frame", "coordinates",
                    accuracy(imputer.transform(X[tr]), y[tr], imputer.transform(X[te]), y[te]))
-        onehot = tok.set_params(encode="onehot")
-        record_run("frame", "tokens one-hot",
-                   accuracy(onehot.transform(X[tr]), y[tr], onehot.transform(X[te]), y[te], sparse=True))
-        latent = tok.set_params(encode="latent")
-        record_run("frame", "tokens latent",
-                   accuracy(latent.transform(X[tr]), y[tr], latent.transform(X[te]), y[te]))
-        for name, frozen in (("coordinates", imputer), ("tokens latent", latent)):
-            sym = MirrorSymmetric(FrozenEstimator(frozen), pairs).fit(X[tr])
-            record_run("frame", f"{name}, mirror-symmetric",
-                       accuracy(sym.transform(X[tr]), y[tr], sym.transform(X[te]), y[te]))
+        if not recipes_only:
+            onehot = tok.set_params(encode="onehot")
+            record_run("frame", "tokens one-hot",
+                       accuracy(onehot.transform(X[tr]), y[tr], onehot.transform(X[te]), y[te], sparse=True))
+            latent = tok.set_params(encode="latent")
+            record_run("frame", "tokens latent",
+                       accuracy(latent.transform(X[tr]), y[tr], latent.transform(X[te]), y[te]))
+            for name, frozen in (("coordinates", imputer), ("tokens latent", latent)):
+                sym = MirrorSymmetric(FrozenEstimator(frozen), pairs).fit(X[tr])
+                record_run("frame", f"{name}, mirror-symmetric",
+                           accuracy(sym.transform(X[tr]), y[tr], sym.transform(X[te]), y[te]))
+        recommended("frame")
     if "video" not in levels:
         return
 
     videos_tr, _, yv_tr = split_by_group(X[sel], video[sel], y[sel])
     videos_te, _, yv_te = split_by_group(X[test], video[test], y[test])
 
-    def video_row(features, transformer, sparse=False):
+    def video_row(features, transformer, p=None, sparse=False):
         """Fit ``transformer`` on the training videos, score the classifier on its features."""
         record_run("video", features, accuracy(transformer.fit_transform(videos_tr), yv_tr,
-                                               transformer.transform(videos_te), yv_te, sparse=sparse))
+                                               transformer.transform(videos_te), yv_te, sparse=sparse), p)
 
     pool, extremes = TemporalPool(), TemporalPool(stats=("mean", "std", "max", "min"))  # the latter recommended
     video_row("coordinates mean+std", TemporalPool(stats=("mean", "std"), velocity_stats=()))
+    if recipes_only:
+        recommended("video")
+        return
     video_row("coordinates, TemporalPool", pool)
     video_row("coordinates, TemporalPool, mirror-symmetric", MirrorSymmetric(pool, pairs))
     video_row("coordinates, TemporalPool with max/min, mirror-symmetric", MirrorSymmetric(extremes, pairs))
@@ -176,6 +215,7 @@ def penn_run(X, y, video, train, fraction, seed, n_epochs, rows, tag, joint_name
     video_row("tokens latent, TemporalPool, mirror-symmetric", MirrorSymmetric(make_pipeline(latent, pool), pairs))
     video_row("tokens latent, TemporalPool with max/min, mirror-symmetric",
               MirrorSymmetric(make_pipeline(latent, extremes), pairs))
+    recommended("video")
     # the frozen `latent` wraps the same tokenizer: its rows are done before the encoding changes
     ids = PerFrame(FrozenEstimator(tok.set_params(encode="ordinal")))
     video_row("bag of tokens, tf-idf", make_pipeline(ids, BagOfTokens(tok.codebook_size, tfidf=True)), sparse=True)
@@ -191,21 +231,28 @@ def penn_run(X, y, video, train, fraction, seed, n_epochs, rows, tag, joint_name
                   MirrorSymmetric(make_pipeline(frozen, extremes), pairs))
 
 
-def stick_run(n_train, seed, n_epochs, rows):
+def stick_run(n_train, seed, n_epochs, rows, mask_probabilities=(0.0,), recipes_only=False):
     X, y = make_stick_figures(n_train, frame_size=STICK_FRAME, random_state=seed)
     X_te, y_te = make_stick_figures(2000, frame_size=STICK_FRAME, random_state=1000 + seed)
-    tok = PoseTokenizer(n_epochs=n_epochs, random_state=seed).fit(X)
+    tokenizers = fit_tokenizers(X, n_epochs, seed, mask_probabilities)
+    tok = tokenizers[mask_probabilities[0]][0]
     base = {"dataset": "stick figures", "n_train": n_train, "seed": seed}
     print(f"[stick figures {n_train} seed {seed}]", flush=True)
     pairs = flip_pairs_from_names(STICK_FIGURE_KEYPOINTS)
-    for name, encoding in (("coordinates", None), ("tokens one-hot", "onehot"), ("tokens latent", "latent"),
-                           ("coordinates, mirror-symmetric", None), ("tokens latent, mirror-symmetric", "latent")):
-        features = FunctionTransformer() if encoding is None else FrozenEstimator(tok.set_params(encode=encoding))
-        if name.endswith("mirror-symmetric"):  # the figures' frame flipped left-right, as an image would be
+    runs = [("coordinates", None, tok, None)]
+    if not recipes_only:
+        runs += [("tokens one-hot", "onehot", tok, None), ("tokens latent", "latent", tok, None),
+                 ("coordinates, mirror-symmetric", None, tok, None),
+                 ("tokens latent, mirror-symmetric", "latent", tok, None)]
+    runs += [(variant("tokens latent, mirror-symmetric", p), "latent", t, p)
+             for p, (t, _) in list(tokenizers.items())[0 if recipes_only else 1:]]
+    for name, encoding, t, p in runs:
+        features = FunctionTransformer() if encoding is None else FrozenEstimator(t.set_params(encode=encoding))
+        if "mirror-symmetric" in name:  # the figures' frame flipped left-right, as an image would be
             features = MirrorSymmetric(features, pairs, centre=(STICK_FRAME - 1) / 2)
         features.fit(X, y)
         acc = accuracy(features.transform(X), y, features.transform(X_te), y_te, sparse=encoding == "onehot")
-        record(rows, base, "frame", name, acc)
+        record(rows, base if p is None else {**base, "mask_probability": p}, "frame", name, acc)
 
 
 def summary(rows):
@@ -239,28 +286,36 @@ def main():
     parser.add_argument("--cs", type=float, nargs="+", default=CS,
                         help="the classifier's grid of C (default: 0.01 0.1 1 10)")
     parser.add_argument("--max-iter", type=int, default=MAX_ITER, help="the classifier's L-BFGS iterations")
+    parser.add_argument("--mask-probabilities", type=float, nargs="+", default=[0.0],
+                        help="the tokenizer's mask_probability: the first for every token row, each further one "
+                             "adds the recommended rows with a tokenizer of that masking (default: 0, the default's)")
+    parser.add_argument("--recipes-only", action="store_true",
+                        help="only the reference coordinates and the recommended features (frame: coordinates; video: "
+                             "mean+std pooled coordinates), for each --mask-probabilities")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     CS, MAX_ITER = list(args.cs), args.max_iter
     sizes, seeds, n_epochs = ([0.05], [0], 3) if args.quick else (args.sizes, args.seeds, args.n_epochs)
+    masks = tuple(args.mask_probabilities)
     rows = []
     if not args.skip_stick_figures and "frame" in args.levels:
         for n_train in ([300] if args.quick else [300, 3000]):
             for seed in seeds:
-                stick_run(n_train, seed, n_epochs, rows)
+                stick_run(n_train, seed, n_epochs, rows, masks, args.recipes_only)
     if args.data.exists():
         X, y, video, train = prepare(load_penn_action(args.data))
         for fraction in sizes:
             for seed in seeds:
                 penn_run(X, y, video, train, fraction, seed, n_epochs, rows, "Penn Action", PENN_JOINTS,
-                         levels=args.levels)
+                         levels=args.levels, mask_probabilities=masks, recipes_only=args.recipes_only)
         if not (args.quick or args.skip_reduced):
             Xr, ok = drop_joints(X, REDUCED_DROP)
             kept = [name for j, name in enumerate(PENN_JOINTS) if j not in REDUCED_DROP]
             middle = sorted(sizes)[len(sizes) // 2]
             for seed in seeds:
                 penn_run(Xr[ok], y[ok], video[ok], train[ok], middle, seed, n_epochs, rows,
-                         "Penn Action, 10 joints", kept, levels=args.levels)
+                         "Penn Action, 10 joints", kept, levels=args.levels, mask_probabilities=masks,
+                         recipes_only=args.recipes_only)
     else:
         print(f"{args.data} not found: Penn Action skipped (see the script's docstring for the data)")
     summary(rows)
