@@ -10,11 +10,15 @@ a *sequence of videos*: a list whose item i is an array of shape
 
 fits the tokenizer on all frames, turns each video into token-count
 frequencies and classifies videos. The recommended video descriptor keeps the
-geometry of the tokens and some of the motion instead::
+geometry of the tokens and some of the motion instead, and cannot tell left from
+right (:class:`posetok.symmetry.MirrorSymmetric`)::
 
-    make_pipeline(PerFrame(PoseTokenizer(encode="latent")),
-                  TemporalPool(stats=("mean", "std"), velocity_stats=("absmean", "std")),
+    make_pipeline(MirrorSymmetric(make_pipeline(PerFrame(PoseTokenizer(encode="latent", mask_probability=0.3)),
+                                                TemporalPool(stats=("mean", "std", "max", "min"))),
+                                  flip_pairs),
                   StandardScaler(), LogisticRegressionCV())
+
+(the user guide's "Video features" and docs/benchmarks.md's "Classification" say why).
 """
 
 from __future__ import annotations
