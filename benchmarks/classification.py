@@ -297,6 +297,9 @@ def main():
     CS, MAX_ITER = list(args.cs), args.max_iter
     sizes, seeds, n_epochs = ([0.05], [0], 3) if args.quick else (args.sizes, args.seeds, args.n_epochs)
     masks = tuple(args.mask_probabilities)
+    if masks[0] != 0 and not args.recipes_only:
+        # the full run's rows (and its motion tokenizer) are the default tokenizer's, named without a masking
+        parser.error("without --recipes-only the first of --mask-probabilities must be 0 (the default tokenizer)")
     rows = []
     if not args.skip_stick_figures and "frame" in args.levels:
         for n_train in ([300] if args.quick else [300, 3000]):
