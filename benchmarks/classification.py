@@ -2,7 +2,7 @@
 
     python benchmarks/classification.py [--quick] [--sizes 0.05 0.2 1.0] [--seeds 0 1 2]
         [--levels frame video] [--skip-stick-figures] [--skip-reduced] [--cs C ...] [--max-iter N]
-        [--mask-probabilities P ...] [--recipes-only] [--json PATH]
+        [--mask-probabilities P ...] [--recipes-only] [--validation] [--json PATH]
 
 The protocol of issue 14, one run, everything side by side:
 
@@ -37,6 +37,8 @@ maximum and minimum of each feature over the frames added to its statistics
 ``--mask-probabilities 0 0.3`` adds the recommended rows with a tokenizer trained with
 ``mask_probability=0.3`` beside the default's; ``--recipes-only`` runs only the references
 (frame: coordinates; video: mean+std pooled coordinates) and the recommended rows.
+``--validation`` tests on a fixed quarter of the training videos instead of the official
+test videos, so that a recipe can be chosen without the test split.
 ``--levels`` runs frame or video level only (the stick figures are
 frame level). Frame-level training and test frames are every 8th frame (consecutive
 frames are near duplicates); video level uses every frame.
@@ -78,6 +80,7 @@ CS = [0.01, 0.1, 1.0, 10.0]
 # the convergence warnings silenced (`--max-iter 300` runs that protocol again).
 MAX_ITER = 5000
 FRAME_STEP = 8
+VALIDATION_SEED = 12345  # draws the held-out quarter of the training videos for --validation
 STICK_FRAME = 64  # make_stick_figures' default frame_size
 REDUCED_DROP = (0, 5, 6)  # Penn joints: head, left wrist, right wrist
 
@@ -292,6 +295,9 @@ def main():
     parser.add_argument("--recipes-only", action="store_true",
                         help="only the reference coordinates and the recommended features (frame: coordinates; video: "
                              "mean+std pooled coordinates), for each --mask-probabilities")
+    parser.add_argument("--validation", action="store_true",
+                        help="test on a quarter of the training videos instead of the official test videos "
+                             "(to choose a recipe without them); sizes are fractions of the other three quarters")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     CS, MAX_ITER = list(args.cs), args.max_iter
@@ -307,6 +313,13 @@ def main():
                 stick_run(n_train, seed, n_epochs, rows, masks, args.recipes_only)
     if args.data.exists():
         X, y, video, train = prepare(load_penn_action(args.data))
+        if args.validation:
+            # a quarter of each action's training videos (fixed draw) becomes the test set; the official
+            # test videos are left out, so a recipe can be chosen without looking at them
+            held = choose_videos(video, y, train, 0.25, VALIDATION_SEED)
+            X, y, video, train = X[train], y[train], video[train], ~held[train]
+            print(f"validation: {len(np.unique(video[~train]))} of the {len(np.unique(video))} training videos "
+                  "held out as the test set; the official test videos unused", flush=True)
         for fraction in sizes:
             for seed in seeds:
                 penn_run(X, y, video, train, fraction, seed, n_epochs, rows, "Penn Action", PENN_JOINTS,
