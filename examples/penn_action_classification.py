@@ -17,13 +17,11 @@ right-handed one:
 - Frame level: ``MirrorSymmetric(PoseTokenizer(encode="latent"), flip_pairs)`` ->
   StandardScaler -> LogisticRegressionCV, against the normalised coordinates
   (mean-imputed) -> the same classifier.
-- Video level: ``MirrorSymmetric(make_pipeline(PerFrame(PoseTokenizer(encode="latent",
-  mask_probability=0.3)), TemporalPool(stats=("mean", "std", "max", "min"))), flip_pairs)``
-  (mean, std, maximum and minimum of each feature over the frames, and velocity
-  statistics) -> StandardScaler -> LogisticRegressionCV, against mean+std pooled
-  coordinates -> the same classifier. Its tokenizer is trained with random joints
-  hidden from the encoder (``mask_probability=0.3``), which measured better on
-  Penn Action's videos, whose frames miss joints.
+- Video level: ``MirrorSymmetric(make_pipeline(PerFrame(PoseTokenizer(encode="latent")),
+  TemporalPool(stats=("mean", "std", "max", "min"))), flip_pairs)`` (mean, std,
+  maximum and minimum of each feature over the frames, and velocity statistics)
+  -> StandardScaler -> LogisticRegressionCV, against mean+std pooled
+  coordinates -> the same classifier.
 
 ``flip_pairs`` (left joint, right joint) come from the joint names
 (``flip_pairs_from_names``). With ``--motion`` the video level also runs motion
@@ -88,13 +86,6 @@ def main():
                         random_state=0).fit(X[train][::step])
     print(f"tokenizer fitted on {len(X[train][::step])} frames in {time.perf_counter() - tic:.0f} s", flush=True)
     frozen = FrozenEstimator(tok)
-    # video level: a tokenizer trained with random joints hidden from its encoder (mask_probability=0.3),
-    # which measured better per video on Penn Action, whose frames miss joints (docs/benchmarks.md)
-    tic = time.perf_counter()
-    tok_video = PoseTokenizer(args.n_tokens, codebook_size=args.codebook_size, n_epochs=n_epochs, encode="latent",
-                              mask_probability=0.3, random_state=0).fit(X[train][::step])
-    print(f"video tokenizer (mask_probability=0.3) fitted in {time.perf_counter() - tic:.0f} s", flush=True)
-    frozen_video = FrozenEstimator(tok_video)
     pairs = flip_pairs_from_names(data.joint_names)  # (left_shoulder, right_shoulder), ...
     # enough L-BFGS iterations to converge: a fit stopped early depends on where the C path started it
     clf = lambda: LogisticRegressionCV(Cs=[0.01, 0.1, 1.0, 10.0], cv=3, max_iter=5000)  # noqa: E731
@@ -118,7 +109,7 @@ def main():
     pool = lambda: TemporalPool(stats=("mean", "std", "max", "min"))  # noqa: E731
     pipelines = {
         "tokens, latent vectors pooled, mirror-symmetric": make_pipeline(
-            MirrorSymmetric(make_pipeline(PerFrame(frozen_video), pool()), pairs), StandardScaler(), clf()),
+            MirrorSymmetric(make_pipeline(PerFrame(frozen), pool()), pairs), StandardScaler(), clf()),
         "coordinates, mean+std pooled": make_pipeline(
             TemporalPool(stats=("mean", "std"), velocity_stats=()), StandardScaler(), clf()),
     }
@@ -135,8 +126,7 @@ def main():
         print(f"video level, {name}: {results[('video', name)]:.3f}", flush=True)
 
     print()
-    print(f"tokenizers: {tok.n_tokens} tokens x {tok.codebook_size} codes, {n_epochs} epochs (video level: "
-          "mask_probability=0.3); "
+    print(f"tokenizer: {tok.n_tokens} tokens x {tok.codebook_size} codes, {n_epochs} epochs; "
           f"fitted on every {step}th training frame; frames subsampled 1/{frame_step} at frame level")
     print("| level | features | accuracy |")
     print("|---|---|---|")

@@ -13,12 +13,12 @@ frequencies and classifies videos. The recommended video descriptor keeps the
 geometry of the tokens and some of the motion instead, and cannot tell left from
 right (:class:`posetok.symmetry.MirrorSymmetric`)::
 
-    make_pipeline(MirrorSymmetric(make_pipeline(PerFrame(PoseTokenizer(encode="latent", mask_probability=0.3)),
+    make_pipeline(MirrorSymmetric(make_pipeline(PerFrame(PoseTokenizer(encode="latent")),
                                                 TemporalPool(stats=("mean", "std", "max", "min"))),
                                   flip_pairs),
                   StandardScaler(), LogisticRegressionCV())
 
-(the user guide's "Video features" and docs/benchmarks.md's "Classification" say why).
+(the user guide's "Per-pose normalisation and video-level features" and docs/benchmarks.md's "Classification" say why).
 """
 
 from __future__ import annotations
