@@ -166,8 +166,8 @@ def penn_run(X, y, video, train, fraction, seed, n_epochs, rows, tag, joint_name
 
     def recommended(level):
         """The recommended features' rows, one per tokenizer (frame: mirror-symmetric latent vectors;
-        video: the same, max/min TemporalPool); in a full run the first tokenizer's row is among the others."""
-        for p, (t, _) in list(tokenizers.items())[0 if recipes_only else 1:]:
+        video: the same, max/min TemporalPool)."""
+        for p, (t, _) in tokenizers.items():
             latent = FrozenEstimator(t.set_params(encode="latent"))
             if level == "frame":
                 sym = MirrorSymmetric(latent, pairs).fit(X[tr])
@@ -189,10 +189,9 @@ def penn_run(X, y, video, train, fraction, seed, n_epochs, rows, tag, joint_name
             latent = tok.set_params(encode="latent")
             record_run("frame", "tokens latent",
                        accuracy(latent.transform(X[tr]), y[tr], latent.transform(X[te]), y[te]))
-            for name, frozen in (("coordinates", imputer), ("tokens latent", latent)):
-                sym = MirrorSymmetric(FrozenEstimator(frozen), pairs).fit(X[tr])
-                record_run("frame", f"{name}, mirror-symmetric",
-                           accuracy(sym.transform(X[tr]), y[tr], sym.transform(X[te]), y[te]))
+            sym = MirrorSymmetric(FrozenEstimator(imputer), pairs).fit(X[tr])
+            record_run("frame", "coordinates, mirror-symmetric",
+                       accuracy(sym.transform(X[tr]), y[tr], sym.transform(X[te]), y[te]))
         recommended("frame")
     if "video" not in levels:
         return
@@ -216,8 +215,6 @@ def penn_run(X, y, video, train, fraction, seed, n_epochs, rows, tag, joint_name
     latent = PerFrame(FrozenEstimator(tok.set_params(encode="latent")))
     video_row("tokens latent, TemporalPool", make_pipeline(latent, pool))
     video_row("tokens latent, TemporalPool, mirror-symmetric", MirrorSymmetric(make_pipeline(latent, pool), pairs))
-    video_row("tokens latent, TemporalPool with max/min, mirror-symmetric",
-              MirrorSymmetric(make_pipeline(latent, extremes), pairs))
     recommended("video")
     # the frozen `latent` wraps the same tokenizer: its rows are done before the encoding changes
     ids = PerFrame(FrozenEstimator(tok.set_params(encode="ordinal")))
@@ -245,10 +242,8 @@ def stick_run(n_train, seed, n_epochs, rows, mask_probabilities=(0.0,), recipes_
     runs = [("coordinates", None, tok, None)]
     if not recipes_only:
         runs += [("tokens one-hot", "onehot", tok, None), ("tokens latent", "latent", tok, None),
-                 ("coordinates, mirror-symmetric", None, tok, None),
-                 ("tokens latent, mirror-symmetric", "latent", tok, None)]
-    runs += [(variant("tokens latent, mirror-symmetric", p), "latent", t, p)
-             for p, (t, _) in list(tokenizers.items())[0 if recipes_only else 1:]]
+                 ("coordinates, mirror-symmetric", None, tok, None)]
+    runs += [(variant("tokens latent, mirror-symmetric", p), "latent", t, p) for p, (t, _) in tokenizers.items()]
     for name, encoding, t, p in runs:
         features = FunctionTransformer() if encoding is None else FrozenEstimator(t.set_params(encode=encoding))
         if "mirror-symmetric" in name:  # the figures' frame flipped left-right, as an image would be
