@@ -2,7 +2,8 @@
 
     python benchmarks/classification.py [--quick] [--sizes 0.05 0.2 1.0] [--seeds 0 1 2]
         [--levels frame video] [--skip-stick-figures] [--skip-reduced] [--cs C ...] [--max-iter N]
-        [--mask-probabilities P ...] [--recipes-only] [--validation] [--json PATH]
+        [--mask-probabilities P ...] [--tokenizer-params JSON ...] [--recipes-only] [--validation]
+        [--json PATH]
 
 The protocol of issue 14, one run, everything side by side:
 
@@ -35,7 +36,8 @@ level. For the mirror-symmetric video features the pooling is also measured with
 maximum and minimum of each feature over the frames added to its statistics
 (``TemporalPool(stats=("mean", "std", "max", "min"))``).
 ``--mask-probabilities 0 0.3`` adds the recommended rows with a tokenizer trained with
-``mask_probability=0.3`` beside the default's; ``--recipes-only`` runs only the references
+``mask_probability=0.3`` beside the default's, and ``--tokenizer-params '{"token_dim": 64}'``
+with a tokenizer of those parameters; ``--recipes-only`` runs only the references
 (frame: coordinates; video: mean+std pooled coordinates) and the recommended rows.
 ``--validation`` tests on a fixed quarter of the training videos instead of the official
 test videos, so that a recipe can be chosen without the test split.
@@ -129,39 +131,59 @@ def drop_joints(X, joints):
     return kp.reshape(len(X), -1), ~np.isnan(kp[..., 0]).all(1)
 
 
-def variant(name, mask_probability):
-    """A token feature set's row name, naming the tokenizer's masking when it is not the default's."""
-    return name if mask_probability == 0 else f"{name}, tokenizer mask_probability={mask_probability:g}"
+def tokenizer_variants(mask_probabilities=(0.0,), params=()):
+    """The tokenizers of a run, each as a tuple of its (parameter, value) pairs that differ from
+    ``PoseTokenizer``'s defaults: one per ``mask_probability``, then one per dict of ``params``,
+    without repeats. The first is the tokenizer of every token row of a full run."""
+    defaults = PoseTokenizer().get_params()
+    named = {k for d in params for k in d}
+    unknown = sorted(named - (set(defaults) - {"n_epochs", "random_state", "encode"}))
+    if unknown:
+        raise ValueError(f"not PoseTokenizer parameters that a variant can set: {unknown} (n_epochs and "
+                         "random_state are the run's, encode is the feature set's)")
+    variants = []
+    for d in [{"mask_probability": p} for p in mask_probabilities] + list(params):
+        key = tuple(sorted((k, v) for k, v in d.items() if v != defaults[k]))
+        if key not in variants:
+            variants.append(key)
+    return variants
 
 
-def fit_tokenizers(X, n_epochs, seed, mask_probabilities):
-    """One tokenizer per ``mask_probability`` (otherwise the defaults), each with its fit seconds."""
+def variant(name, key):
+    """A token feature set's row name, naming the tokenizer's parameters that are not the default's."""
+    return name if not key else name + ", tokenizer " + ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
+                                                             for k, v in key)
+
+
+def fit_tokenizers(X, n_epochs, seed, variants):
+    """One fitted tokenizer per variant of :func:`tokenizer_variants`, each with its fit seconds."""
     fitted = {}
-    for p in mask_probabilities:
+    for key in variants:
         tic = time.perf_counter()
-        tok = PoseTokenizer(n_epochs=n_epochs, random_state=seed, mask_probability=p).fit(X)
-        fitted[p] = tok, time.perf_counter() - tic
+        tok = PoseTokenizer(n_epochs=n_epochs, random_state=seed, **dict(key)).fit(X)
+        fitted[key] = tok, time.perf_counter() - tic
     return fitted
 
 
 def penn_run(X, y, video, train, fraction, seed, n_epochs, rows, tag, joint_names, motion_window=8,
-             levels=("frame", "video"), mask_probabilities=(0.0,), recipes_only=False):
-    """One training size and seed. The first of ``mask_probabilities`` is the tokenizer of every
-    token row; each further one adds the recommended rows with a tokenizer of that masking.
+             levels=("frame", "video"), variants=((),), recipes_only=False):
+    """One training size and seed. The first of ``variants`` (:func:`tokenizer_variants`) is the
+    tokenizer of every token row; each further one adds the recommended rows with its tokenizer.
     ``recipes_only``: the reference coordinates and the recommended rows only."""
     sel = choose_videos(video, y, train, fraction, seed)
     pairs = flip_pairs_from_names(joint_names)
     test = ~train
     n_videos = len(np.unique(video[sel]))
-    tokenizers = fit_tokenizers(X[sel][::2], n_epochs, seed, mask_probabilities)
-    tok, fit_s = tokenizers[mask_probabilities[0]]
+    tokenizers = fit_tokenizers(X[sel][::2], n_epochs, seed, variants)
+    tok, fit_s = tokenizers[variants[0]]
     base = {"dataset": tag, "fraction": fraction, "seed": seed, "train_videos": n_videos,
             "tokenizer_fit_s": round(fit_s, 1)}
-    fits = ", ".join(f"{t:.0f} s" + (f" (mask_probability={p:g})" if p else "") for p, (_, t) in tokenizers.items())
+    fits = ", ".join(f"{t:.0f} s" + (f" ({variant('', p)[2:]})" if p else "") for p, (_, t) in tokenizers.items())
     print(f"[{tag} {fraction:.0%} seed {seed}] {n_videos} training videos, tokenizer fitted in {fits}", flush=True)
 
     def record_run(level, features, acc, p=None):
-        extra = {} if p is None else {"mask_probability": p, "tokenizer_fit_s": round(tokenizers[p][1], 1)}
+        extra = {} if p is None else {"tokenizer_params": dict(p), **dict(p),
+                                      "tokenizer_fit_s": round(tokenizers[p][1], 1)}
         record(rows, {**base, **extra}, level, features, acc)
 
     def recommended(level):
@@ -231,11 +253,11 @@ def penn_run(X, y, video, train, fraction, seed, n_epochs, rows, tag, joint_name
                   MirrorSymmetric(make_pipeline(frozen, extremes), pairs))
 
 
-def stick_run(n_train, seed, n_epochs, rows, mask_probabilities=(0.0,), recipes_only=False):
+def stick_run(n_train, seed, n_epochs, rows, variants=((),), recipes_only=False):
     X, y = make_stick_figures(n_train, frame_size=STICK_FRAME, random_state=seed)
     X_te, y_te = make_stick_figures(2000, frame_size=STICK_FRAME, random_state=1000 + seed)
-    tokenizers = fit_tokenizers(X, n_epochs, seed, mask_probabilities)
-    tok = tokenizers[mask_probabilities[0]][0]
+    tokenizers = fit_tokenizers(X, n_epochs, seed, variants)
+    tok = tokenizers[variants[0]][0]
     base = {"dataset": "stick figures", "n_train": n_train, "seed": seed}
     print(f"[stick figures {n_train} seed {seed}]", flush=True)
     pairs = flip_pairs_from_names(STICK_FIGURE_KEYPOINTS)
@@ -250,7 +272,7 @@ def stick_run(n_train, seed, n_epochs, rows, mask_probabilities=(0.0,), recipes_
             features = MirrorSymmetric(features, pairs, centre=(STICK_FRAME - 1) / 2)
         features.fit(X, y)
         acc = accuracy(features.transform(X), y, features.transform(X_te), y_te, sparse=encoding == "onehot")
-        record(rows, base if p is None else {**base, "mask_probability": p}, "frame", name, acc)
+        record(rows, base if p is None else {**base, "tokenizer_params": dict(p), **dict(p)}, "frame", name, acc)
 
 
 def summary(rows):
@@ -287,9 +309,12 @@ def main():
     parser.add_argument("--mask-probabilities", type=float, nargs="+", default=[0.0],
                         help="the tokenizer's mask_probability: the first for every token row, each further one "
                              "adds the recommended rows with a tokenizer of that masking (default: 0, the default's)")
+    parser.add_argument("--tokenizer-params", type=json.loads, nargs="+", default=[], metavar="JSON",
+                        help='further tokenizers, each a JSON dict of PoseTokenizer parameters (e.g. \'{"token_dim": '
+                             '64}\'): each adds the recommended rows with a tokenizer of those parameters')
     parser.add_argument("--recipes-only", action="store_true",
                         help="only the reference coordinates and the recommended features (frame: coordinates; video: "
-                             "mean+std pooled coordinates), for each --mask-probabilities")
+                             "mean+std pooled coordinates), for each tokenizer")
     parser.add_argument("--validation", action="store_true",
                         help="test on a quarter of the training videos instead of the official test videos "
                              "(to choose a recipe without them); sizes are fractions of the other three quarters")
@@ -297,15 +322,20 @@ def main():
     args = parser.parse_args()
     CS, MAX_ITER = list(args.cs), args.max_iter
     sizes, seeds, n_epochs = ([0.05], [0], 3) if args.quick else (args.sizes, args.seeds, args.n_epochs)
-    masks = tuple(args.mask_probabilities)
-    if masks[0] != 0 and not args.recipes_only:
-        # the full run's rows (and its motion tokenizer) are the default tokenizer's, named without a masking
+    if not all(isinstance(d, dict) for d in args.tokenizer_params):
+        parser.error("each --tokenizer-params must be a JSON dict, e.g. '{\"token_dim\": 64}'")
+    try:
+        variants = tokenizer_variants(args.mask_probabilities, args.tokenizer_params)
+    except ValueError as error:
+        parser.error(str(error))
+    if variants[0] and not args.recipes_only:
+        # the full run's rows (and its motion tokenizer) are the default tokenizer's, named without parameters
         parser.error("without --recipes-only the first of --mask-probabilities must be 0 (the default tokenizer)")
     rows = []
     if not args.skip_stick_figures and "frame" in args.levels:
         for n_train in ([300] if args.quick else [300, 3000]):
             for seed in seeds:
-                stick_run(n_train, seed, n_epochs, rows, masks, args.recipes_only)
+                stick_run(n_train, seed, n_epochs, rows, variants, args.recipes_only)
     if args.data.exists():
         X, y, video, train = prepare(load_penn_action(args.data))
         if args.validation:
@@ -318,14 +348,14 @@ def main():
         for fraction in sizes:
             for seed in seeds:
                 penn_run(X, y, video, train, fraction, seed, n_epochs, rows, "Penn Action", PENN_JOINTS,
-                         levels=args.levels, mask_probabilities=masks, recipes_only=args.recipes_only)
+                         levels=args.levels, variants=variants, recipes_only=args.recipes_only)
         if not (args.quick or args.skip_reduced):
             Xr, ok = drop_joints(X, REDUCED_DROP)
             kept = [name for j, name in enumerate(PENN_JOINTS) if j not in REDUCED_DROP]
             middle = sorted(sizes)[len(sizes) // 2]
             for seed in seeds:
                 penn_run(Xr[ok], y[ok], video[ok], train[ok], middle, seed, n_epochs, rows,
-                         "Penn Action, 10 joints", kept, levels=args.levels, mask_probabilities=masks,
+                         "Penn Action, 10 joints", kept, levels=args.levels, variants=variants,
                          recipes_only=args.recipes_only)
     else:
         print(f"{args.data} not found: Penn Action skipped (see the script's docstring for the data)")

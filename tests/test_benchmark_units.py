@@ -4,6 +4,7 @@ import importlib
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from posetok.datasets import normalize_to_box
 from posetok.metrics import joint_distances
@@ -56,3 +57,17 @@ def test_benchmarks_count_token_usage_by_the_tokenizers_codebooks(monkeypatch):
     assert report.token_usage(Tok(), ids) == 0.5
     Tok.codebooks = "per_token"
     assert report.token_usage(Tok(), ids) == 3 / 8
+
+def test_classification_benchmark_names_each_tokenizer_by_what_differs_from_the_defaults(monkeypatch):
+    # rows of further tokenizers are told apart by name; the default's rows keep their plain names, so a
+    # masking of 0 or the default token_dim given again is the default tokenizer, fitted once
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    classification = importlib.import_module("classification")
+    variants = classification.tokenizer_variants((0.0, 0.3), [{"token_dim": 64}, {"token_dim": 32}])
+    assert variants == [(), (("mask_probability", 0.3),), (("token_dim", 64),)]
+    names = [classification.variant("tokens latent", v) for v in variants]
+    assert names == ["tokens latent", "tokens latent, tokenizer mask_probability=0.3",
+                     "tokens latent, tokenizer token_dim=64"]
+    for bad in ({"n_epochs": 3}, {"random_state": 1}, {"encode": "latent"}, {"token_size": 8}):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            classification.tokenizer_variants((0.0,), [bad])
