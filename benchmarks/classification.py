@@ -149,10 +149,14 @@ def tokenizer_variants(mask_probabilities=(0.0,), params=()):
     return variants
 
 
+def describe(key):
+    """A variant's parameters as ``name=value`` text (``mask_probability=0.3, token_dim=64``)."""
+    return ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in key)
+
+
 def variant(name, key):
     """A token feature set's row name, naming the tokenizer's parameters that are not the default's."""
-    return name if not key else name + ", tokenizer " + ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
-                                                             for k, v in key)
+    return f"{name}, tokenizer {describe(key)}" if key else name
 
 
 def fit_tokenizers(X, n_epochs, seed, variants):
@@ -178,7 +182,7 @@ def penn_run(X, y, video, train, fraction, seed, n_epochs, rows, tag, joint_name
     tok, fit_s = tokenizers[variants[0]]
     base = {"dataset": tag, "fraction": fraction, "seed": seed, "train_videos": n_videos,
             "tokenizer_fit_s": round(fit_s, 1)}
-    fits = ", ".join(f"{t:.0f} s" + (f" ({variant('', p)[2:]})" if p else "") for p, (_, t) in tokenizers.items())
+    fits = ", ".join(f"{t:.0f} s" + (f" (tokenizer {describe(p)})" if p else "") for p, (_, t) in tokenizers.items())
     print(f"[{tag} {fraction:.0%} seed {seed}] {n_videos} training videos, tokenizer fitted in {fits}", flush=True)
 
     def record_run(level, features, acc, p=None):
