@@ -159,6 +159,12 @@ def variant(name, key):
     return f"{name}, tokenizer {describe(key)}" if key else name
 
 
+def tokenizer_fields(key):
+    """A variant's fields in a result row: its parameters as one dict, and each also on its own (as the
+    masking results files before ``--tokenizer-params`` recorded ``mask_probability``)."""
+    return {"tokenizer_params": dict(key), **dict(key)}
+
+
 def fit_tokenizers(X, n_epochs, seed, variants):
     """One fitted tokenizer per variant of :func:`tokenizer_variants`, each with its fit seconds."""
     fitted = {}
@@ -186,8 +192,7 @@ def penn_run(X, y, video, train, fraction, seed, n_epochs, rows, tag, joint_name
     print(f"[{tag} {fraction:.0%} seed {seed}] {n_videos} training videos, tokenizer fitted in {fits}", flush=True)
 
     def record_run(level, features, acc, p=None):
-        extra = {} if p is None else {"tokenizer_params": dict(p), **dict(p),
-                                      "tokenizer_fit_s": round(tokenizers[p][1], 1)}
+        extra = {} if p is None else {**tokenizer_fields(p), "tokenizer_fit_s": round(tokenizers[p][1], 1)}
         record(rows, {**base, **extra}, level, features, acc)
 
     def recommended(level):
@@ -276,7 +281,7 @@ def stick_run(n_train, seed, n_epochs, rows, variants=((),), recipes_only=False)
             features = MirrorSymmetric(features, pairs, centre=(STICK_FRAME - 1) / 2)
         features.fit(X, y)
         acc = accuracy(features.transform(X), y, features.transform(X_te), y_te, sparse=encoding == "onehot")
-        record(rows, base if p is None else {**base, "tokenizer_params": dict(p), **dict(p)}, "frame", name, acc)
+        record(rows, base if p is None else {**base, **tokenizer_fields(p)}, "frame", name, acc)
 
 
 def summary(rows):

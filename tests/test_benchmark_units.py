@@ -58,6 +58,7 @@ def test_benchmarks_count_token_usage_by_the_tokenizers_codebooks(monkeypatch):
     Tok.codebooks = "per_token"
     assert report.token_usage(Tok(), ids) == 3 / 8
 
+
 def test_classification_benchmark_names_each_tokenizer_by_what_differs_from_the_defaults(monkeypatch):
     # rows of further tokenizers are told apart by name; the default's rows keep their plain names, so a
     # masking of 0 or the default token_dim given again is the default tokenizer, fitted once
