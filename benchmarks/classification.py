@@ -27,7 +27,8 @@ coordinates (the reference of issue 14), coordinates with ``TemporalPool()``
 (mean, std, velocity |mean| and std), the latent
 vectors with the same pooling, the TF-IDF bag of tokens, and the latent vectors
 of a ``MotionTokenizer`` (a tokenizer over windows of 8 consecutive frames,
-fitted on every 2nd window of the training videos) with the same pooling.
+fitted on every 2nd window of the training videos) with the same pooling, and the per-frame
+latent vectors and the motion tokens' side by side.
 Each of coordinates, latent vectors and motion tokens is also measured
 mirror-symmetric (``posetok.symmetry.MirrorSymmetric``: the mean of the
 features of each pose and of its left-right mirror image, so a classifier
@@ -85,6 +86,9 @@ FRAME_STEP = 8
 VALIDATION_SEED = 12345  # draws the held-out quarter of the training videos for --validation
 STICK_FRAME = 64  # make_stick_figures' default frame_size
 REDUCED_DROP = (0, 5, 6)  # Penn joints: head, left wrist, right wrist
+# video-level rows of every run: the per-frame latent vectors, and those beside the motion tokens'
+PER_FRAME_VIDEO = "tokens latent, TemporalPool with max/min, mirror-symmetric"
+BOTH_VIDEO = "tokens latent + motion tokens latent, TemporalPool with max/min, mirror-symmetric"
 
 
 def classifier(sparse=False):
@@ -197,16 +201,24 @@ def penn_run(X, y, video, train, fraction, seed, n_epochs, rows, tag, joint_name
 
     def recommended(level):
         """The recommended features' rows, one per tokenizer (frame: mirror-symmetric latent vectors;
-        video: the same, max/min TemporalPool)."""
+        video: the same with max/min TemporalPool, the motion tokens' alike, and both side by side)."""
         for p, (t, _) in tokenizers.items():
             latent = FrozenEstimator(t.set_params(encode="latent"))
             if level == "frame":
                 sym = MirrorSymmetric(latent, pairs).fit(X[tr])
                 record_run("frame", variant("tokens latent, mirror-symmetric", p),
                            accuracy(sym.transform(X[tr]), y[tr], sym.transform(X[te]), y[te]), p)
-            else:
-                video_row(variant("tokens latent, TemporalPool with max/min, mirror-symmetric", p),
-                          MirrorSymmetric(make_pipeline(PerFrame(latent), extremes), pairs), p)
+                continue
+            per_frame = variant(PER_FRAME_VIDEO, p)
+            video_row(per_frame, MirrorSymmetric(make_pipeline(PerFrame(latent), extremes), pairs), p)
+            if motion_window:
+                motion = variant(f"{motion_name}, TemporalPool with max/min, mirror-symmetric", p)
+                frozen = FrozenEstimator(motion_tokenizer(p))
+                video_row(motion, MirrorSymmetric(make_pipeline(frozen, extremes), pairs), p)
+                # = MirrorSymmetric(make_union(per-frame pipeline, motion pipeline), pairs) without transforming
+                # the videos again: the mean over a pose and its mirror image commutes with stacking
+                # (tests/test_symmetry.py)
+                union_row(variant(BOTH_VIDEO, p), (per_frame, motion), p)
 
     if "frame" in levels:
         tr, te = np.flatnonzero(sel)[::FRAME_STEP], np.flatnonzero(test)[::FRAME_STEP]
@@ -230,10 +242,30 @@ def penn_run(X, y, video, train, fraction, seed, n_epochs, rows, tag, joint_name
     videos_tr, _, yv_tr = split_by_group(X[sel], video[sel], y[sel])
     videos_te, _, yv_te = split_by_group(X[test], video[test], y[test])
 
+    computed = {}  # row name -> (training, test) features, for the rows that stack them
+
     def video_row(features, transformer, p=None, sparse=False):
         """Fit ``transformer`` on the training videos, score the classifier on its features."""
-        record_run("video", features, accuracy(transformer.fit_transform(videos_tr), yv_tr,
-                                               transformer.transform(videos_te), yv_te, sparse=sparse), p)
+        computed[features] = f_tr, f_te = transformer.fit_transform(videos_tr), transformer.transform(videos_te)
+        record_run("video", features, accuracy(f_tr, yv_tr, f_te, yv_te, sparse=sparse), p)
+
+    def union_row(features, parts, p=None):
+        """The features of the rows ``parts``, side by side (what ``make_union`` of their transformers gives)."""
+        both = [np.hstack([computed[part][i] for part in parts]) for i in (0, 1)]
+        record_run("video", features, accuracy(both[0], yv_tr, both[1], yv_te), p)
+
+    motions, motion_name = {}, f"motion tokens ({motion_window} frames) latent"
+
+    def motion_tokenizer(p):
+        """The motion tokenizer of tokenizer variant ``p`` (the same parameters over windows), fitted once."""
+        if p not in motions:
+            tic = time.perf_counter()
+            motions[p] = MotionTokenizer(PoseTokenizer(n_epochs=n_epochs, random_state=seed, encode="latent",
+                                                       **dict(p)),
+                                         window=motion_window, fit_stride=2).fit(videos_tr)
+            print(f"  motion tokenizer ({motion_window} frames{', ' + describe(p) if p else ''}) fitted in "
+                  f"{time.perf_counter() - tic:.0f} s", flush=True)
+        return motions[p]
 
     pool, extremes = TemporalPool(), TemporalPool(stats=("mean", "std", "max", "min"))  # the latter recommended
     video_row("coordinates mean+std", TemporalPool(stats=("mean", "std"), velocity_stats=()))
@@ -246,20 +278,14 @@ def penn_run(X, y, video, train, fraction, seed, n_epochs, rows, tag, joint_name
     latent = PerFrame(FrozenEstimator(tok.set_params(encode="latent")))
     video_row("tokens latent, TemporalPool", make_pipeline(latent, pool))
     video_row("tokens latent, TemporalPool, mirror-symmetric", MirrorSymmetric(make_pipeline(latent, pool), pairs))
+    if motion_window:
+        frozen = FrozenEstimator(motion_tokenizer(variants[0]))
+        video_row(f"{motion_name}, TemporalPool", make_pipeline(frozen, pool))
+        video_row(f"{motion_name}, TemporalPool, mirror-symmetric", MirrorSymmetric(make_pipeline(frozen, pool), pairs))
     recommended("video")
     # the frozen `latent` wraps the same tokenizer: its rows are done before the encoding changes
     ids = PerFrame(FrozenEstimator(tok.set_params(encode="ordinal")))
     video_row("bag of tokens, tf-idf", make_pipeline(ids, BagOfTokens(tok.codebook_size, tfidf=True)), sparse=True)
-    if motion_window:
-        tic = time.perf_counter()
-        motion = MotionTokenizer(PoseTokenizer(n_epochs=n_epochs, random_state=seed, encode="latent"),
-                                 window=motion_window, fit_stride=2).fit(videos_tr)
-        print(f"  motion tokenizer ({motion_window} frames) fitted in {time.perf_counter() - tic:.0f} s", flush=True)
-        name, frozen = f"motion tokens ({motion_window} frames) latent", FrozenEstimator(motion)
-        video_row(f"{name}, TemporalPool", make_pipeline(frozen, pool))
-        video_row(f"{name}, TemporalPool, mirror-symmetric", MirrorSymmetric(make_pipeline(frozen, pool), pairs))
-        video_row(f"{name}, TemporalPool with max/min, mirror-symmetric",
-                  MirrorSymmetric(make_pipeline(frozen, extremes), pairs))
 
 
 def stick_run(n_train, seed, n_epochs, rows, variants=((),), recipes_only=False):

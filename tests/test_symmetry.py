@@ -5,14 +5,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
-from sklearn.pipeline import make_pipeline
+from sklearn.pipeline import make_pipeline, make_union
 from sklearn.preprocessing import FunctionTransformer
 
 from posetok import PoseTokenizer
 from posetok.datasets import STICK_FIGURE_KEYPOINTS, make_stick_figures
 from posetok.readers import COCO_KEYPOINTS, H36M_JOINTS, PENN_JOINTS
 from posetok.symmetry import MirrorSymmetric, flip_pairs_from_names, mirror
-from posetok.video import PerFrame, TemporalPool
+from posetok.video import MotionTokenizer, PerFrame, TemporalPool
 
 from .conftest import TINY
 
@@ -119,6 +119,21 @@ def test_videos_and_sparse_outputs(figures):
     onehot = MirrorSymmetric(PoseTokenizer(**TINY, encode="onehot"), STICK_PAIRS).fit(X)
     row_sums = np.asarray(onehot.transform(X).sum(axis=1)).ravel()
     np.testing.assert_allclose(row_sums, TINY["n_tokens"])  # each half-weight one-hot pair sums to 1 per token
+
+
+def test_union_of_video_features_is_its_parts_side_by_side(figures):
+    # the recommended video recipe: MirrorSymmetric over make_union(per-frame pipeline, motion pipeline)
+    X, _ = figures
+    videos = [X[:40], X[40:100], X[100:112]]
+    pool = TemporalPool(stats=("mean", "std", "max", "min"))
+    per_frame = make_pipeline(PerFrame(PoseTokenizer(**TINY, encode="latent")), pool)
+    motion = make_pipeline(MotionTokenizer(PoseTokenizer(**TINY, encode="latent"), window=4), pool)
+    both = MirrorSymmetric(make_union(per_frame, motion), STICK_PAIRS).fit(videos)
+    parts = [MirrorSymmetric(part, STICK_PAIRS).fit(videos) for part in (per_frame, motion)]
+    out = both.transform(videos)
+    np.testing.assert_allclose(out, np.hstack([part.transform(videos) for part in parts]), atol=1e-6)
+    np.testing.assert_allclose(both.transform([mirror(v, STICK_PAIRS) for v in videos]), out, atol=1e-5)
+    assert out.shape == (3, 2 * 6 * TINY["n_tokens"] * TINY["token_dim"])
 
 
 def test_refuses_to_average_token_ids(figures):
