@@ -10,11 +10,12 @@ a *sequence of videos*: a list whose item i is an array of shape
 
 fits the tokenizer on all frames, turns each video into token-count
 frequencies and classifies videos. The recommended video descriptor keeps the
-geometry of the tokens and some of the motion instead, and cannot tell left from
-right (:class:`posetok.symmetry.MirrorSymmetric`)::
+geometry of the tokens of every frame and of every 8-frame window (motion tokens)
+instead, and cannot tell left from right (:class:`posetok.symmetry.MirrorSymmetric`)::
 
-    make_pipeline(MirrorSymmetric(make_pipeline(PerFrame(PoseTokenizer(encode="latent")),
-                                                TemporalPool(stats=("mean", "std", "max", "min"))),
+    pool = TemporalPool(stats=("mean", "std", "max", "min"))
+    make_pipeline(MirrorSymmetric(make_union(make_pipeline(PerFrame(PoseTokenizer(encode="latent")), pool),
+                                             make_pipeline(MotionTokenizer(), pool)),
                                   flip_pairs),
                   StandardScaler(), LogisticRegressionCV())
 
