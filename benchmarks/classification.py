@@ -94,7 +94,9 @@ BOTH_VIDEO = "tokens latent + motion tokens latent, TemporalPool with max/min, m
 def classifier(sparse=False):
     return make_pipeline(
         StandardScaler(with_mean=not sparse),
-        LogisticRegressionCV(Cs=CS, cv=StratifiedKFold(3, shuffle=True, random_state=0), max_iter=MAX_ITER),
+        # scoring="accuracy": C is chosen by accuracy in every scikit-learn version (1.11 changes the default)
+        LogisticRegressionCV(Cs=CS, cv=StratifiedKFold(3, shuffle=True, random_state=0), max_iter=MAX_ITER,
+                             scoring="accuracy"),
     )
 
 
@@ -106,7 +108,8 @@ def accuracy(features_tr, y_tr, features_te, y_te, sparse=False):
         warnings.simplefilter("ignore", FutureWarning)  # LogisticRegressionCV's 1.10-1.11 transitions
         model = classifier(sparse).fit(features_tr, y_tr)
     n_unconverged = sum(issubclass(w.category, ConvergenceWarning) for w in caught)
-    return float(model.score(features_te, y_te)), float(model[-1].C_[0]), time.perf_counter() - tic, n_unconverged
+    chosen_c = float(np.ravel(model[-1].C_)[0])  # one C per class before scikit-learn 1.10's attributes, one after
+    return float(model.score(features_te, y_te)), chosen_c, time.perf_counter() - tic, n_unconverged
 
 
 def record(rows, base, level, features, acc):

@@ -90,7 +90,12 @@ def main():
     frozen = FrozenEstimator(tok)
     pairs = flip_pairs_from_names(data.joint_names)  # (left_shoulder, right_shoulder), ...
     # enough L-BFGS iterations to converge: a fit stopped early depends on where the C path started it
-    clf = lambda: LogisticRegressionCV(Cs=[0.01, 0.1, 1.0, 10.0], cv=3, max_iter=5000)  # noqa: E731
+    # C chosen by accuracy (scikit-learn 1.11 changes the default scoring); from scikit-learn 1.9 on,
+    # l1_ratios=(0,) (the L2 penalty) and use_legacy_attributes=False only silence its transition warnings
+    new_api = {"l1_ratios": (0.0,), "use_legacy_attributes": False}
+    new_api = new_api if "use_legacy_attributes" in LogisticRegressionCV().get_params() else {}
+    clf = lambda: LogisticRegressionCV(Cs=[0.01, 0.1, 1.0, 10.0], cv=3, max_iter=5000,  # noqa: E731
+                                       scoring="accuracy", **new_api)
     results = {}
 
     # frame level: a subsample of frames for both training and test (neighbouring frames are near duplicates)

@@ -101,6 +101,13 @@ def save(tokenizer, path) -> Path:
     """
     from sklearn.utils.validation import check_is_fitted
 
+    from .tokenizer import PoseTokenizer
+
+    if not isinstance(tokenizer, PoseTokenizer):
+        raise TypeError(
+            f"posetok.io.save writes a PoseTokenizer, got {type(tokenizer).__name__}; "
+            "save other estimators (a PoseImputer, a Pipeline) with joblib.dump"
+        )
     check_is_fitted(tokenizer)
     path = _target(path)
     meta = {

@@ -107,6 +107,14 @@ def test_unfitted_cannot_be_saved(tmp_path):
         PoseTokenizer().save(tmp_path / "t.posetok")
 
 
+def test_save_refuses_what_is_not_a_tokenizer(tmp_path):
+    from posetok import PoseImputer
+
+    with pytest.raises(TypeError, match="writes a PoseTokenizer, got PoseImputer.*joblib"):
+        save(PoseImputer(), tmp_path / "t.posetok")
+    assert not (tmp_path / "t.posetok").exists()
+
+
 def test_failed_write_leaves_no_file(tiny_fitted, tmp_path, monkeypatch):
     import posetok.io
 
