@@ -104,7 +104,9 @@ def imputation(rows):
         settings = list(dict.fromkeys(r["hidden"] for r in rs))
         for imputer in dict.fromkeys(r["imputer"] for r in rs):
             errs = [next(r["error"] for r in rs if r["imputer"] == imputer and r["hidden"] == s) for s in settings]
-            ax.plot(settings, errs, "o-", label=imputer, **(dict(lw=3, color="k") if "posetok" in imputer else {}))
+            style = (dict(lw=3, color="k") if imputer == "posetok PoseImputer"  # the default; its options dashed
+                     else dict(ls="--") if "posetok" in imputer else {})
+            ax.plot(settings, errs, "o-", label=imputer, **style)
         ax.set_title(data)
         ax.set_ylabel("error on hidden joints" + (" (% of box)" if "COCO" in data else " (px)"))
         ax.set_xlabel("hidden per pose")

@@ -16,7 +16,7 @@ import torch
 from .nn import PoseTokenizerNet
 from .normalization import PoseNormalizer
 from .refinement import residual_codes, residual_offsets
-from .training import decode, encode, exact_token_vectors, float64_encoder
+from .training import decode, decode_latent, encode, exact_token_vectors, float64_encoder
 
 __all__ = ["PoseCodec", "token_residuals"]
 
@@ -82,6 +82,14 @@ class PoseCodec:
         poses = decode(self.network, torch.as_tensor(ids[:, : self.n_tokens])).double().numpy()
         poses += residual_offsets(ids[:, self.n_tokens :], self.refinement_codebooks)
         return self.normalizer.inverse(poses.reshape(len(ids), -1), X, boxes)
+
+    def decode_latent(self, keypoints: torch.Tensor, observed: torch.Tensor, X: np.ndarray | None = None,
+                      boxes: np.ndarray | None = None) -> np.ndarray:
+        """Poses ``(n, n_dims * K)`` decoded from the encoder's continuous token vectors (not their nearest
+        codes; no refinement), in the units of the training data or the frames of ``X`` / ``boxes`` as
+        :meth:`decode`."""
+        poses = decode_latent(self.network, keypoints, observed).double().numpy()
+        return self.normalizer.inverse(poses.reshape(len(poses), -1), X, boxes)
 
     def residuals(self, keypoints: torch.Tensor, observed: torch.Tensor) -> np.ndarray:
         """What the whole code (tokens and refinement) leaves of ``keypoints``: ``(n, K, n_dims)``, normalised."""

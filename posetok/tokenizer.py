@@ -1287,16 +1287,19 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
         )
 
     @_with_threads
-    def _reconstruct(self, X, boxes=None):
+    def _reconstruct(self, X, boxes=None, latent=False):
         """Encode and decode validated poses X (n, n_dims_ * K); the poses in the units of X itself, also with
         ``normalize="pose"``.
 
         :meth:`inverse_transform` cannot do this for ``normalize="pose"``, since
         ids carry no position or size; here each pose's own frame (from its
         observed joints) maps the decoding back. Used by :class:`~posetok.PoseImputer`,
-        which has validated X already.
+        which has validated X already. ``latent=True`` decodes the encoder's continuous token vectors
+        instead of their nearest codes (and no refinement stage).
         """
         keypoints, observed = self._network_inputs(X, boxes)
+        if latent:
+            return self.codec_.decode_latent(keypoints, observed, X, boxes)
         return self.codec_.decode(self.codec_.encode(keypoints, observed)[0], X, boxes)
 
     @property

@@ -343,6 +343,12 @@ def decode(net, indices, batch_size=INFERENCE_BATCH):
     return _in_eval(net, net.decode, indices, batch_size=batch_size)
 
 
+def decode_latent(net, keypoints, observed, batch_size=INFERENCE_BATCH):
+    """Keypoints (n, K, n_dims) decoded from the encoder's continuous token vectors, not quantized."""
+    return _in_eval(net, lambda *inputs: net.decoder(net.encoder(*inputs)), *_inputs(keypoints, observed),
+                    batch_size=batch_size)
+
+
 def _init_codebook(net, data, init_codebook, config, generator, comm):
     """Start the codebook by ``init_codebook`` (k-means) on encoder outputs of a sample of poses.
 
