@@ -15,8 +15,8 @@ The same run also measures what masked training costs on observed joints: the
 reconstruction error of complete poses with masked training (``--mask-probability``,
 default 0.3, PoseImputer's default) and without. ``--mask-sweep`` fits posetok alone at
 several masking probabilities (and at 0) and reports both errors for each. PoseImputer's
-transform options ``decode="latent"`` and ``flip_pairs`` (the mirror average) get rows of their
-own, computed with the default's fitted tokenizer (``--skip-transform-options`` leaves them out).
+transform option ``decode="latent"`` gets rows of its own, computed with the default's fitted
+tokenizer (``--skip-transform-options`` leaves them out).
 """
 
 from __future__ import annotations
@@ -34,20 +34,17 @@ from sklearn.frozen import FrozenEstimator
 from sklearn.impute import IterativeImputer, KNNImputer, SimpleImputer
 
 from posetok import PoseImputer, PoseTokenizer
-from posetok.datasets import STICK_FIGURE_KEYPOINTS, make_stick_figures
+from posetok.datasets import make_stick_figures
 from posetok.impute import DEFAULT_TOKENIZER_PARAMS, default_tokenizer_params
 from posetok.metrics import joint_distances, mpjpe
-from posetok.readers import COCO_KEYPOINTS
-from posetok.symmetry import flip_pairs_from_names
 
 sys.path.insert(0, str(Path(__file__).parent))
 from coco_rate_distortion import load  # noqa: E402
 from report import format_row  # noqa: E402
 
 SETTINGS = {"1 joint": 1, "3 joints": 3, "6 joints": 6, "30% of joints": 0.3}
-# PoseImputer's transform options, run on the default's fitted tokenizer
+# PoseImputer's transform option, run on the default's fitted tokenizer
 LATENT = 'decode="latent"'
-LATENT_MIRROR = 'decode="latent", flip_pairs'
 
 
 def hide(X, setting, rng):
@@ -133,9 +130,9 @@ def mask_sweep(name, X_train, X_test, unit, n_epochs, probabilities, encoder_dep
 
 
 def run(name, X_train, X_test, unit, n_epochs, mask_probability, encoder_depth, seed=0, mask_cost=True,
-        flip_pairs=None):
-    """Every imputer on one dataset. With ``flip_pairs``, also PoseImputer's transform options on the same
-    fitted tokenizer (no second fit): ``decode="latent"``, and that with the mirror average."""
+        transform_options=True):
+    """Every imputer on one dataset; with ``transform_options``, also PoseImputer's ``decode="latent"`` on
+    the same fitted tokenizer (no second fit)."""
     imputers = {
         "posetok PoseImputer": posetok_imputer(n_epochs, mask_probability, encoder_depth, seed, len(X_train)),
         "SimpleImputer(mean)": SimpleImputer(strategy="mean"),
@@ -148,11 +145,8 @@ def run(name, X_train, X_test, unit, n_epochs, mask_probability, encoder_depth, 
         fitted[label] = imp.fit(X_train)
         length = f" ({training_length(imp.tokenizer_)})" if hasattr(imp, "tokenizer_") else ""
         print(f"{name}: fitted {label}{length} in {time.perf_counter() - tic:.0f} s", flush=True)
-        if flip_pairs is not None and label == "posetok PoseImputer":
-            frozen = FrozenEstimator(imp.tokenizer_)
-            fitted[f"{label}, {LATENT}"] = PoseImputer(frozen, decode="latent").fit(X_train)
-            fitted[f"{label}, {LATENT_MIRROR}"] = PoseImputer(frozen, decode="latent",
-                                                             flip_pairs=flip_pairs).fit(X_train)
+        if transform_options and label == "posetok PoseImputer":
+            fitted[f"{label}, {LATENT}"] = PoseImputer(FrozenEstimator(imp.tokenizer_), decode="latent").fit(X_train)
     rows = []
     for label, imp in fitted.items():
         for setting_name, (err, n_poses) in hidden_errors(imp, X_test, unit, seed).items():
@@ -191,7 +185,7 @@ def main():
     parser.add_argument("--skip-mask-cost", action="store_true",
                         help="skip the second, unmasked fit that measures what masking costs")
     parser.add_argument("--skip-transform-options", action="store_true",
-                        help='skip the rows of PoseImputer\'s decode="latent" and flip_pairs (same fitted tokenizer)')
+                        help='skip the rows of PoseImputer\'s decode="latent" (same fitted tokenizer)')
     parser.add_argument("--seed", type=int, default=0,
                         help="seeds posetok's fit, IterativeImputer and which joints are hidden (a replicate)")
     parser.add_argument("--json", default=None)
@@ -211,12 +205,10 @@ def main():
           f"{'the default training length' if n_epochs is None else f'{n_epochs} epochs'}, "
           f"encoder depth {args.encoder_depth}; seed {args.seed}", flush=True)
     datasets = [("COCO val", X_tr, X_va, 100 / 1.25)]
-    pairs = {"COCO val": flip_pairs_from_names(COCO_KEYPOINTS)}
     if not args.coco_only:
         X_st, _ = make_stick_figures(n_stick, random_state=0)
         X_st_test, _ = make_stick_figures(2000, random_state=1)
         datasets.append(("stick figures", X_st, X_st_test, 1.0))
-        pairs["stick figures"] = flip_pairs_from_names(STICK_FIGURE_KEYPOINTS)
     if args.mask_sweep:
         rows = [r for data in datasets
                 for r in mask_sweep(*data, n_epochs, args.mask_sweep, args.encoder_depth, seed=args.seed)]
@@ -224,7 +216,7 @@ def main():
         rows = [r for data in datasets
                 for r in run(*data, n_epochs, args.mask_probability, args.encoder_depth, seed=args.seed,
                              mask_cost=not args.skip_mask_cost,
-                             flip_pairs=None if args.skip_transform_options else pairs[data[0]])]
+                             transform_options=not args.skip_transform_options)]
         print()
         print("| data | hidden | imputer | error on hidden joints |")
         print("|---|---|---|---|")

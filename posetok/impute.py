@@ -10,7 +10,6 @@ from sklearn.frozen import FrozenEstimator
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted, validate_data
 
-from .symmetry import _check_pairs, mirror
 from .tokenizer import PoseTokenizer, _flatten_keypoints, _observed_mask, _restoring_input_attributes
 
 __all__ = ["PoseImputer", "default_tokenizer_params"]
@@ -91,18 +90,10 @@ class PoseImputer(TransformerMixin, BaseEstimator):
         :meth:`PoseTokenizer.inverse_transform` gives it); ``"latent"``, the
         encoder's continuous token vectors before they are rounded to their
         nearest codes, which loses less of what the observed joints say (on
-        complete COCO persons it filled hidden joints 1-2 % better:
-        docs/benchmarks.md, "Filling missing joints"). Refinement stages are
+        the complete COCO persons it filled hidden joints 1.4-3.6 % better, one
+        seed: docs/benchmarks.md, "Filling missing joints"). Refinement stages are
         not used with ``"latent"`` (they only correct observed joints, which
         are returned as given).
-    flip_pairs : sequence of (int, int) or None, default=None
-        (left, right) joint index pairs, e.g. from
-        :func:`~posetok.symmetry.flip_pairs_from_names`. When given, each pose
-        is also filled through its left-right mirror image (x reflected about
-        the mean x of its observed joints, left and right joints swapped),
-        and the two fillings, mirrored back, are averaged: twice the work of
-        a transform for a filling that does not depend on which side is
-        which. The first coordinate (x) must not be the vertical one.
     random_state : int, RandomState instance or None, default=None
         Seeds the tokenizer's fit: when not None it replaces the tokenizer's
         own ``random_state`` (so the default tokenizer can be seeded without
@@ -135,25 +126,20 @@ class PoseImputer(TransformerMixin, BaseEstimator):
     >>> bool(np.isnan(filled).any()), bool((filled[1] == X[1]).all())
     (False, True)
 
-    Decoding the continuous token vectors, and averaging with the mirror image
-    (the stick figures' left and right joints paired by name):
+    Decoding the encoder's continuous token vectors instead of their nearest codes:
 
-    >>> from posetok.datasets import STICK_FIGURE_KEYPOINTS
-    >>> from posetok.symmetry import flip_pairs_from_names
-    >>> pairs = flip_pairs_from_names(STICK_FIGURE_KEYPOINTS)
-    >>> imputer.set_params(decode="latent", flip_pairs=pairs).transform(X[:2]).shape
+    >>> imputer.set_params(decode="latent").transform(X[:2]).shape
     (2, 26)
     """
 
     _parameter_constraints: dict = {
         "tokenizer": [PoseTokenizer, FrozenEstimator, None], "decode": [StrOptions({"tokens", "latent"})],
-        "flip_pairs": ["array-like", None], "random_state": ["random_state"],
+        "random_state": ["random_state"],
     }
 
-    def __init__(self, tokenizer=None, *, decode="tokens", flip_pairs=None, random_state=None):
+    def __init__(self, tokenizer=None, *, decode="tokens", random_state=None):
         self.tokenizer = tokenizer
         self.decode = decode
-        self.flip_pairs = flip_pairs
         self.random_state = random_state
 
     def __sklearn_tags__(self):
@@ -229,44 +215,21 @@ class PoseImputer(TransformerMixin, BaseEstimator):
             A new array; X is not modified.
         """
         check_is_fitted(self)
-        self._validate_params()  # decode and flip_pairs are read here, so set_params after fit is checked too
+        self._validate_params()  # decode is read here, so set_params after fit is checked too
         n_dims = self.tokenizer_.n_dims_
         X, _ = _flatten_keypoints(X, n_dims)
         X = validate_data(self, X, dtype=np.float64, ensure_all_finite="allow-nan", reset=False)
         X = X.copy()
         _observed_mask(X, n_dims)  # errors name the row of X, not of the subset passed on below
         boxes = self.tokenizer_._check_boxes(boxes, len(X), n_dims)
-        flip = None if self.flip_pairs is None else _check_pairs(self.flip_pairs, X.shape[1] // n_dims)
         missing = np.isnan(X)
         if missing.any():
             rows = missing.any(1)
-            gappy, row_boxes = X[rows], None if boxes is None else boxes[rows]
-            decoded = self._decoded(gappy, row_boxes)
-            if flip is not None:
-                decoded = (decoded + self._decoded_through_mirror(gappy, row_boxes, n_dims)) / 2
-            X[rows] = np.where(missing[rows], decoded, gappy)
+            # in X's units also when the tokenizer normalises each pose by its own frame
+            decoded = self.tokenizer_._reconstruct(X[rows], None if boxes is None else boxes[rows],
+                                                   latent=self.decode == "latent")
+            X[rows] = np.where(missing[rows], decoded, X[rows])
         return X
-
-    def _decoded(self, X, boxes):
-        # in X's units also when the tokenizer normalises each pose by its own frame
-        return self.tokenizer_._reconstruct(X, boxes, latent=self.decode == "latent")
-
-    def _decoded_through_mirror(self, X, boxes, n_dims):
-        """The decoding of each pose's mirror image, mirrored back: x reflected about the mean x of the
-        pose's observed joints (so it stays where it was), left and right joints swapped."""
-        centre = np.nanmean(X.reshape(len(X), -1, n_dims)[..., 0], axis=1)[:, None, None]
-        shift = np.zeros((1, 1, n_dims))
-        shift[..., 0] = 1.0
-
-        def reflect(poses):  # 2c - x about each pose's own centre
-            poses = poses.reshape(len(poses), -1, n_dims) - centre * shift
-            return (mirror(poses, self.flip_pairs, n_dims=n_dims) + centre * shift).reshape(len(poses), -1)
-
-        if boxes is not None:  # a box (x0, y0, ..., x1, y1, ...) mirrors into (2c - x1, y0, ..., 2c - x0, y1, ...)
-            boxes = boxes.copy()
-            c = centre[:, 0, 0]
-            boxes[:, 0], boxes[:, n_dims] = 2 * c - boxes[:, n_dims], 2 * c - boxes[:, 0]
-        return reflect(self._decoded(reflect(X), boxes))
 
     def get_feature_names_out(self, input_features=None):
         """The input feature names, as scikit-learn's imputers return them.

@@ -179,22 +179,12 @@ def test_fills_missing_joints_with_per_token_codebooks(gappy):
     assert imputer.tokenizer_.codebook_.shape == (TINY["n_tokens"], TINY["codebook_size"], TINY["token_dim"])
 
 
-@pytest.fixture(scope="module")
-def stick_pairs():
-    from posetok.datasets import STICK_FIGURE_KEYPOINTS
-    from posetok.symmetry import flip_pairs_from_names
-
-    return flip_pairs_from_names(STICK_FIGURE_KEYPOINTS)
-
-
 @pytest.mark.parametrize("decode", ["tokens", "latent"])
-@pytest.mark.parametrize("mirrored", [False, True])
-def test_decode_and_mirror_options_fill_missing_and_keep_observed(imputer, gappy, stick_pairs, decode, mirrored):
+def test_decode_options_fill_missing_and_keep_observed(imputer, gappy, decode):
     from sklearn.frozen import FrozenEstimator
 
     # the same fitted tokenizer: only transform differs
-    imp = PoseImputer(FrozenEstimator(imputer.tokenizer_), decode=decode,
-                      flip_pairs=stick_pairs if mirrored else None).fit(gappy)
+    imp = PoseImputer(FrozenEstimator(imputer.tokenizer_), decode=decode).fit(gappy)
     before = gappy.copy()
     filled = imp.transform(gappy)
     np.testing.assert_array_equal(gappy, before)
@@ -219,55 +209,24 @@ def test_latent_decoding_is_the_decoder_of_the_encoder_outputs(imputer, gappy):
     assert np.abs(got - imputer.transform(gappy)[rows]).max() > 1e-3
 
 
-@pytest.mark.parametrize("normalize", ["dataset", "pose"])
-def test_mirror_averaged_filling_commutes_with_the_mirror(stick_figures, stick_pairs, normalize):
-    """Filling a pose's mirror image (about the mean x of its observed joints) gives the mirror of its filling."""
-    from posetok.symmetry import mirror
-
-    X = stick_figures[0]
-    gappy = hide_joints(X, 0.2, seed=5)
-    imp = PoseImputer(PoseTokenizer(**{**TINY, "normalize": normalize, "mask_probability": 0.2}),
-                      decode="latent", flip_pairs=stick_pairs).fit(gappy)
-    centre = np.nanmean(gappy.reshape(len(gappy), -1, 2)[..., 0], 1)
-
-    def reflect(P):
-        return np.vstack([mirror(p[None], stick_pairs, centre=float(c)) for p, c in zip(P, centre)])
-
-    np.testing.assert_allclose(imp.transform(reflect(gappy)), reflect(imp.transform(gappy)), rtol=0, atol=1e-9)
-    # without the mirror average the filling is not symmetric (the test can fail)
-    plain = imp.set_params(flip_pairs=None)
-    assert np.abs(plain.transform(reflect(gappy)) - reflect(plain.transform(gappy))).max() > 1e-3
-
-
-def test_mirror_with_person_boxes_commutes_with_the_mirror(stick_figures, stick_pairs):
-    from posetok.symmetry import mirror
-
+def test_latent_decoding_with_person_boxes_fills_in_the_units_of_X(stick_figures):
     X = stick_figures[0][:200]
     gappy = hide_joints(X, 0.2, seed=6)
     kp = X.reshape(len(X), -1, 2)
     boxes = np.hstack([kp.min(1) - 2.0, kp.max(1) + 2.0])
-    imp = PoseImputer(PoseTokenizer(**{**TINY, "normalize": "pose", "mask_probability": 0.2}),
-                      flip_pairs=stick_pairs).fit(gappy, boxes=boxes)
-    centre = np.nanmean(gappy.reshape(len(gappy), -1, 2)[..., 0], 1)
-    reflected = np.vstack([mirror(p[None], stick_pairs, centre=float(c)) for p, c in zip(gappy, centre)])
-    reflected_boxes = boxes.copy()
-    reflected_boxes[:, 0], reflected_boxes[:, 2] = 2 * centre - boxes[:, 2], 2 * centre - boxes[:, 0]
-    filled = imp.transform(gappy, boxes=boxes)
-    back = np.vstack([mirror(p[None], stick_pairs, centre=float(c))
-                      for p, c in zip(imp.transform(reflected, boxes=reflected_boxes), centre)])
-    np.testing.assert_allclose(back, filled, rtol=0, atol=1e-9)
+    imp = PoseImputer(PoseTokenizer(**{**TINY, "n_epochs": 20, "normalize": "pose", "mask_probability": 0.2}),
+                      decode="latent").fit(gappy, boxes=boxes)
+    hidden = np.isnan(gappy)
+    for filled in (imp.transform(gappy, boxes=boxes), imp.transform(gappy)):
+        assert np.median(np.abs(filled[hidden] - X[hidden])) < 8.0  # a 64-px frame: near where they were
 
 
-def test_bad_decode_and_flip_pairs_are_refused(imputer, gappy):
+def test_bad_decode_is_refused(imputer, gappy):
     from sklearn.frozen import FrozenEstimator
     from sklearn.utils._param_validation import InvalidParameterError
 
     with pytest.raises(InvalidParameterError, match="decode"):
         PoseImputer(decode="codes").fit(gappy)
     imp = PoseImputer(FrozenEstimator(imputer.tokenizer_)).fit(gappy)
-    with pytest.raises(ValueError, match="flip_pairs names joint 13"):
-        imp.set_params(flip_pairs=[(0, 13)]).transform(gappy)
-    with pytest.raises(ValueError, match="twice"):
-        imp.set_params(flip_pairs=[(1, 2), (2, 3)]).transform(gappy)
     with pytest.raises(InvalidParameterError, match="decode"):
-        imp.set_params(flip_pairs=None, decode="nearest").transform(gappy)
+        imp.set_params(decode="nearest").transform(gappy)
