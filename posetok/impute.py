@@ -142,6 +142,10 @@ class PoseImputer(TransformerMixin, BaseEstimator):
         self.decode = decode
         self.random_state = random_state
 
+    def __setstate__(self, state):
+        state.setdefault("decode", "tokens")  # imputers pickled before decode existed load as they were
+        super().__setstate__(state)
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = True

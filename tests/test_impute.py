@@ -230,3 +230,14 @@ def test_bad_decode_is_refused(imputer, gappy):
     imp = PoseImputer(FrozenEstimator(imputer.tokenizer_)).fit(gappy)
     with pytest.raises(InvalidParameterError, match="decode"):
         imp.set_params(decode="nearest").transform(gappy)
+
+
+def test_an_imputer_pickled_before_decode_existed_loads_and_fills(imputer, gappy):
+    import pickle
+
+    state = dict(imputer.__getstate__())  # a copy: the fixture is shared
+    del state["decode"]  # what a pickle from before the parameter holds
+    old = PoseImputer.__new__(PoseImputer)
+    old.__setstate__(pickle.loads(pickle.dumps(state)))
+    assert old.decode == "tokens"
+    np.testing.assert_array_equal(old.transform(gappy), imputer.transform(gappy))
