@@ -101,9 +101,8 @@ def save(tokenizer, path) -> Path:
     """
     from sklearn.utils.validation import check_is_fitted
 
-    from .tokenizer import PoseTokenizer
-
-    if not isinstance(tokenizer, PoseTokenizer):
+    # what only a PoseTokenizer has (io sits below tokenizer: importing it here would be a cycle)
+    if not callable(getattr(tokenizer, "_fitted_params", None)):
         raise TypeError(
             f"posetok.io.save writes a PoseTokenizer, got {type(tokenizer).__name__}; "
             "save other estimators (a PoseImputer, a Pipeline) with joblib.dump"
