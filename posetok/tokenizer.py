@@ -18,7 +18,7 @@ import torch
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.cluster import KMeans
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from .codec import PoseCodec, token_residuals
@@ -672,6 +672,17 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
 
     def __sklearn_is_fitted__(self):
         return "codec_" in self.__dict__
+
+    def _validate_params(self):
+        """scikit-learn's parameter check, and no bool where a number is meant: ``Interval(Integral)``
+        takes ``True`` as 1, and ``n_tokens=True`` is a mistake, not one token."""
+        super()._validate_params()
+        for name, constraints in self._parameter_constraints.items():
+            value = getattr(self, name)
+            if isinstance(value, bool | np.bool_) and any(isinstance(c, Interval) for c in constraints):
+                raise InvalidParameterError(
+                    f"The {name!r} parameter of {type(self).__name__} must be a number, got {value!r} (a bool)"
+                )
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

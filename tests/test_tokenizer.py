@@ -166,6 +166,18 @@ def test_bad_parameters_are_rejected(stick_figures):
         PoseTokenizer(codebook_size=1).fit(stick_figures[0])
 
 
+@pytest.mark.parametrize("name", ["n_tokens", "token_dim", "n_epochs", "batch_size", "n_threads", "n_dims",
+                                  "learning_rate", "commitment_weight"])
+def test_bools_are_not_numbers(stick_figures, name):
+    # scikit-learn's Interval(Integral) takes True as 1; n_tokens=True used to fail deep inside torch
+    with pytest.raises(TypeError, match=rf"'{name}' parameter of PoseTokenizer must be a number, got True \(a bool\)"):
+        PoseTokenizer(**{**TINY, name: True}).fit(stick_figures[0])
+    with pytest.raises(ValueError, match=name):  # InvalidParameterError is both
+        PoseTokenizer(**{**TINY, name: True}).partial_fit(stick_figures[0])
+    with pytest.raises(ValueError, match=name):  # numpy's bool is no Integral: scikit-learn's own check
+        PoseTokenizer(**{**TINY, name: np.bool_(True)}).fit(stick_figures[0])
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error raised without a GPU")
 def test_cuda_requested_without_gpu_is_a_clear_error(stick_figures):
     with pytest.raises(ValueError, match="cuda"):
