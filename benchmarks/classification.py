@@ -2,8 +2,8 @@
 
     python benchmarks/classification.py [--quick] [--sizes 0.05 0.2 1.0] [--seeds 0 1 2]
         [--levels frame video] [--skip-stick-figures] [--skip-reduced] [--cs C ...] [--max-iter N]
-        [--mask-probabilities P ...] [--tokenizer-params JSON ...] [--recipes-only] [--validation]
-        [--json PATH]
+        [--mask-probabilities P ...] [--tokenizer-params JSON ...] [--recipes-only] [--second-tokenizer]
+        [--validation] [--json PATH]
 
 The protocol of issue 14, one run, everything side by side:
 
@@ -40,6 +40,8 @@ maximum and minimum of each feature over the frames added to its statistics
 ``mask_probability=0.3`` beside the default's, and ``--tokenizer-params '{"token_dim": 64}'``
 with a tokenizer of those parameters; ``--recipes-only`` runs only the references
 (frame: coordinates; video: mean+std pooled coordinates) and the recommended rows.
+``--second-tokenizer`` adds, at video level, the per-frame features of two tokenizers of the same
+parameters and different seeds side by side, alone and beside the motion tokens'.
 ``--validation`` tests on a fixed quarter of the training videos instead of the official
 test videos, so that a recipe can be chosen without the test split.
 ``--levels`` runs frame or video level only (the stick figures are
@@ -89,6 +91,10 @@ REDUCED_DROP = (0, 5, 6)  # Penn joints: head, left wrist, right wrist
 # video-level rows of every run: the per-frame latent vectors, and those beside the motion tokens'
 PER_FRAME_VIDEO = "tokens latent, TemporalPool with max/min, mirror-symmetric"
 BOTH_VIDEO = "tokens latent + motion tokens latent, TemporalPool with max/min, mirror-symmetric"
+# --second-tokenizer: a second per-frame tokenizer of the same parameters, seeded with the run's seed plus this
+SECOND_SEED = 1000
+TWO_VIDEO = "tokens latent of two tokenizers, TemporalPool with max/min, mirror-symmetric"
+TWO_BOTH_VIDEO = "tokens latent of two tokenizers + motion tokens latent, TemporalPool with max/min, mirror-symmetric"
 
 
 def classifier(sparse=False):
@@ -183,10 +189,12 @@ def fit_tokenizers(X, n_epochs, seed, variants):
 
 
 def penn_run(X, y, video, train, fraction, seed, n_epochs, rows, tag, joint_names, motion_window=8,
-             levels=("frame", "video"), variants=((),), recipes_only=False):
+             levels=("frame", "video"), variants=((),), recipes_only=False, second_tokenizer=False):
     """One training size and seed. The first of ``variants`` (:func:`tokenizer_variants`) is the
     tokenizer of every token row; each further one adds the recommended rows with its tokenizer.
-    ``recipes_only``: the reference coordinates and the recommended rows only."""
+    ``recipes_only``: the reference coordinates and the recommended rows only. ``second_tokenizer``:
+    at video level, also the per-frame features of two tokenizers of each variant side by side (the second
+    seeded ``seed + SECOND_SEED``), alone and beside the motion tokens'."""
     sel = choose_videos(video, y, train, fraction, seed)
     pairs = flip_pairs_from_names(joint_names)
     test = ~train
@@ -222,6 +230,19 @@ def penn_run(X, y, video, train, fraction, seed, n_epochs, rows, tag, joint_name
                 # the videos again: the mean over a pose and its mirror image commutes with stacking
                 # (tests/test_symmetry.py)
                 union_row(variant(BOTH_VIDEO, p), (per_frame, motion), p)
+            if second_tokenizer:
+                tic = time.perf_counter()
+                second = PoseTokenizer(n_epochs=n_epochs, random_state=seed + SECOND_SEED, encode="latent",
+                                       **dict(p)).fit(X[sel][::2])
+                print(f"  second tokenizer (seed {seed + SECOND_SEED}{', ' + describe(p) if p else ''}) fitted in "
+                      f"{time.perf_counter() - tic:.0f} s", flush=True)
+                # the second tokenizer's own features are not a row: computed and stacked only
+                second_name = variant(f"{PER_FRAME_VIDEO}, seed + {SECOND_SEED}", p)
+                pipe = MirrorSymmetric(make_pipeline(PerFrame(FrozenEstimator(second)), extremes), pairs)
+                computed[second_name] = pipe.fit_transform(videos_tr), pipe.transform(videos_te)
+                union_row(variant(TWO_VIDEO, p), (per_frame, second_name), p)
+                if motion_window:
+                    union_row(variant(TWO_BOTH_VIDEO, p), (per_frame, second_name, motion), p)
 
     if "frame" in levels:
         tr, te = np.flatnonzero(sel)[::FRAME_STEP], np.flatnonzero(test)[::FRAME_STEP]
@@ -353,6 +374,9 @@ def main():
     parser.add_argument("--recipes-only", action="store_true",
                         help="only the reference coordinates and the recommended features (frame: coordinates; video: "
                              "mean+std pooled coordinates), for each tokenizer")
+    parser.add_argument("--second-tokenizer", action="store_true",
+                        help="video level: also the per-frame features of two tokenizers (seeds s and s + "
+                             f"{SECOND_SEED}) side by side, alone and beside the motion tokens'")
     parser.add_argument("--validation", action="store_true",
                         help="test on a quarter of the training videos instead of the official test videos "
                              "(to choose a recipe without them); sizes are fractions of the other three quarters")
@@ -386,7 +410,8 @@ def main():
         for fraction in sizes:
             for seed in seeds:
                 penn_run(X, y, video, train, fraction, seed, n_epochs, rows, "Penn Action", PENN_JOINTS,
-                         levels=args.levels, variants=variants, recipes_only=args.recipes_only)
+                         levels=args.levels, variants=variants, recipes_only=args.recipes_only,
+                         second_tokenizer=args.second_tokenizer)
         if not (args.quick or args.skip_reduced):
             Xr, ok = drop_joints(X, REDUCED_DROP)
             kept = [name for j, name in enumerate(PENN_JOINTS) if j not in REDUCED_DROP]
@@ -394,7 +419,7 @@ def main():
             for seed in seeds:
                 penn_run(Xr[ok], y[ok], video[ok], train[ok], middle, seed, n_epochs, rows,
                          "Penn Action, 10 joints", kept, levels=args.levels, variants=variants,
-                         recipes_only=args.recipes_only)
+                         recipes_only=args.recipes_only, second_tokenizer=args.second_tokenizer)
     else:
         print(f"{args.data} not found: Penn Action skipped (see the script's docstring for the data)")
     summary(rows)
