@@ -231,14 +231,13 @@ def penn_run(X, y, video, train, fraction, seed, n_epochs, rows, tag, joint_name
                 # (tests/test_symmetry.py)
                 union_row(variant(BOTH_VIDEO, p), (per_frame, motion), p)
             if second_tokenizer:
-                tic = time.perf_counter()
-                second = PoseTokenizer(n_epochs=n_epochs, random_state=seed + SECOND_SEED, encode="latent",
-                                       **dict(p)).fit(X[sel][::2])
+                second, second_s = fit_tokenizers(X[sel][::2], n_epochs, seed + SECOND_SEED, [p])[p]
                 print(f"  second tokenizer (seed {seed + SECOND_SEED}{', ' + describe(p) if p else ''}) fitted in "
-                      f"{time.perf_counter() - tic:.0f} s", flush=True)
+                      f"{second_s:.0f} s", flush=True)
                 # the second tokenizer's own features are not a row: computed and stacked only
                 second_name = variant(f"{PER_FRAME_VIDEO}, seed + {SECOND_SEED}", p)
-                pipe = MirrorSymmetric(make_pipeline(PerFrame(FrozenEstimator(second)), extremes), pairs)
+                pipe = MirrorSymmetric(make_pipeline(PerFrame(FrozenEstimator(second.set_params(encode="latent"))),
+                                                     extremes), pairs)
                 computed[second_name] = pipe.fit_transform(videos_tr), pipe.transform(videos_te)
                 union_row(variant(TWO_VIDEO, p), (per_frame, second_name), p)
                 if motion_window:

@@ -679,7 +679,8 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
         super()._validate_params()
         for name, constraints in self._parameter_constraints.items():
             value = getattr(self, name)
-            if isinstance(value, bool | np.bool_) and any(isinstance(c, Interval) for c in constraints):
+            # (numpy's bool is no Integral or Real: scikit-learn's own check refuses it above)
+            if isinstance(value, bool) and any(isinstance(c, Interval) for c in constraints):
                 raise InvalidParameterError(
                     f"The {name!r} parameter of {type(self).__name__} must be a number, got {value!r} (a bool)"
                 )
