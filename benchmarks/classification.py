@@ -52,7 +52,9 @@ frames are near duplicates); video level uses every frame.
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import json
+import platform
 import sys
 import time
 import warnings
@@ -423,7 +425,11 @@ def main():
         print(f"{args.data} not found: Penn Action skipped (see the script's docstring for the data)")
     summary(rows)
     if args.json:
-        args.json.write_text(json.dumps(rows, indent=1))
+        # the package versions beside each row: reruns in other environments have differed by a video or two
+        environment = {name: importlib.metadata.version(name)
+                       for name in ("numpy", "scipy", "scikit-learn", "torch", "joblib")}
+        environment["python"] = platform.python_version()
+        args.json.write_text(json.dumps([{**row, "environment": environment} for row in rows], indent=1))
 
 
 if __name__ == "__main__":
