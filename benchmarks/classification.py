@@ -61,6 +61,8 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import threadpoolctl
+import torch
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.frozen import FrozenEstimator
 from sklearn.impute import SimpleImputer
@@ -335,6 +337,24 @@ def stick_run(n_train, seed, n_epochs, rows, variants=((),), recipes_only=False)
         record(rows, base if p is None else {**base, **tokenizer_fields(p)}, "frame", name, acc)
 
 
+def environment():
+    """What a row's figures may depend on beyond the code: package versions, the CPU and its kernels.
+
+    Reruns of one commit on one machine give the same figures bit for bit; reruns in other sessions'
+    environments have differed by a test video or two (docs/benchmarks.md).
+    """
+    env = {name: importlib.metadata.version(name) for name in ("numpy", "scipy", "scikit-learn", "torch", "joblib")}
+    env["python"] = platform.python_version()
+    cpuinfo = Path("/proc/cpuinfo")
+    models = [line.split(":", 1)[1].strip() for line in (cpuinfo.read_text().splitlines() if cpuinfo.exists() else [])
+              if line.startswith("model name")]
+    env["cpu"] = models[0] if models else platform.processor() or platform.machine()
+    env["torch_cpu_capability"] = torch.backends.cpu.get_cpu_capability()
+    env["blas"] = [f"{lib['internal_api']} {lib['version']} {lib.get('architecture') or ''}".strip()
+                   for lib in threadpoolctl.threadpool_info() if lib["user_api"] == "blas"]
+    return env
+
+
 def summary(rows):
     """Mean and range over seeds of each (dataset, size, level, features)."""
     groups = {}
@@ -425,11 +445,8 @@ def main():
         print(f"{args.data} not found: Penn Action skipped (see the script's docstring for the data)")
     summary(rows)
     if args.json:
-        # the package versions beside each row: reruns in other environments have differed by a video or two
-        environment = {name: importlib.metadata.version(name)
-                       for name in ("numpy", "scipy", "scikit-learn", "torch", "joblib")}
-        environment["python"] = platform.python_version()
-        args.json.write_text(json.dumps([{**row, "environment": environment} for row in rows], indent=1))
+        env = environment()
+        args.json.write_text(json.dumps([{**row, "environment": env} for row in rows], indent=1))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """The COCO benchmarks report joint errors in one unit, so their figures can be compared."""
 
 import importlib
+import json
 from pathlib import Path
 
 import numpy as np
@@ -72,3 +73,14 @@ def test_classification_benchmark_names_each_tokenizer_by_what_differs_from_the_
     for bad in ({"n_epochs": 3}, {"random_state": 1}, {"encode": "latent"}, {"token_size": 8}):
         with pytest.raises(ValueError, match=next(iter(bad))):
             classification.tokenizer_variants((0.0,), [bad])
+
+
+def test_classification_benchmark_records_what_its_figures_may_depend_on(monkeypatch):
+    # reruns in other sessions differed by a test video or two: every row names the packages, CPU and kernels
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    classification = importlib.import_module("classification")
+    env = classification.environment()
+    assert {"numpy", "scipy", "scikit-learn", "torch", "joblib", "python", "cpu", "torch_cpu_capability",
+            "blas"} <= set(env)
+    assert env["numpy"] == np.__version__ and env["cpu"] and isinstance(env["blas"], list)
+    json.dumps(env)  # written into the results file beside each row
