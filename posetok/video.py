@@ -10,12 +10,13 @@ a *sequence of videos*: a list whose item i is an array of shape
 
 fits the tokenizer on all frames, turns each video into token-count
 frequencies and classifies videos. The recommended video descriptor keeps the
-geometry of the tokens of every frame and of every 8-frame window (motion tokens)
-instead, and cannot tell left from right (:class:`posetok.symmetry.MirrorSymmetric`)::
+geometry of the tokens of every frame (from two tokenizers that differ only in their seed)
+and of every 8-frame window (motion tokens) instead, and cannot tell left from right
+(:class:`posetok.symmetry.MirrorSymmetric`)::
 
     pool = TemporalPool(stats=("mean", "std", "max", "min"))
-    make_pipeline(MirrorSymmetric(make_union(make_pipeline(PerFrame(PoseTokenizer(encode="latent")), pool),
-                                             make_pipeline(MotionTokenizer(), pool)),
+    per_frame = lambda seed: make_pipeline(PerFrame(PoseTokenizer(encode="latent", random_state=seed)), pool)
+    make_pipeline(MirrorSymmetric(make_union(per_frame(0), per_frame(1000), make_pipeline(MotionTokenizer(), pool)),
                                   flip_pairs),
                   StandardScaler(), LogisticRegressionCV())
 
