@@ -84,10 +84,14 @@ def main():
     step, n_epochs, frame_step = (8, 5, 32) if args.quick else (3, 30, 8)
     print(f"{len(X)} frames of {len(np.unique(video))} videos; {len(data.action_names)} actions", flush=True)
 
+    def tokenizer(seed):
+        """The latent tokenizer of every token feature set here; they differ only in their seed."""
+        return PoseTokenizer(args.n_tokens, codebook_size=args.codebook_size, n_epochs=n_epochs, encode="latent",
+                             random_state=seed)
+
     tic = time.perf_counter()
     # the tokenizer learns from training poses without their labels; fitted once, then frozen
-    tok = PoseTokenizer(args.n_tokens, codebook_size=args.codebook_size, n_epochs=n_epochs, encode="latent",
-                        random_state=0).fit(X[train][::step])
+    tok = tokenizer(0).fit(X[train][::step])
     print(f"tokenizer fitted on {len(X[train][::step])} frames in {time.perf_counter() - tic:.0f} s", flush=True)
     frozen = FrozenEstimator(tok)
     pairs = flip_pairs_from_names(data.joint_names)  # (left_shoulder, right_shoulder), ...
@@ -121,11 +125,9 @@ def main():
         name, features = "tokens, latent vectors pooled, mirror-symmetric", per_frame
     else:
         # a second per-frame tokenizer, differing only in its seed, learns other codes for the same poses
-        second = PoseTokenizer(args.n_tokens, codebook_size=args.codebook_size, n_epochs=n_epochs, encode="latent",
-                               random_state=1000).fit(X[train][::step])
+        second = tokenizer(1000).fit(X[train][::step])
         # the motion tokenizer learns from the training videos' windows inside the pipeline (labels unused)
-        motion = MotionTokenizer(PoseTokenizer(args.n_tokens, codebook_size=args.codebook_size, n_epochs=n_epochs,
-                                               encode="latent", random_state=0), window=8, fit_stride=2 * step)
+        motion = MotionTokenizer(tokenizer(0), window=8, fit_stride=2 * step)
         name = "tokens of two tokenizers and motion tokens, latent vectors pooled, mirror-symmetric"
         features = make_union(per_frame, make_pipeline(PerFrame(FrozenEstimator(second)), pool()),
                               make_pipeline(motion, pool()))
