@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import math
+from numbers import Integral
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context, clone
 from sklearn.frozen import FrozenEstimator
-from sklearn.utils._param_validation import StrOptions
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted, validate_data
 
+from .symmetry import _check_pairs, mirror
 from .tokenizer import PoseTokenizer, _flatten_keypoints, _observed_mask, _restoring_input_attributes
 
 __all__ = ["PoseImputer", "default_tokenizer_params"]
@@ -134,16 +136,22 @@ class PoseImputer(TransformerMixin, BaseEstimator):
 
     _parameter_constraints: dict = {
         "tokenizer": [PoseTokenizer, FrozenEstimator, None], "decode": [StrOptions({"tokens", "latent"})],
+        "flip_pairs": ["array-like", None], "mirror_axis": [Interval(Integral, 0, None, closed="left")],
         "random_state": ["random_state"],
     }
 
-    def __init__(self, tokenizer=None, *, decode="tokens", random_state=None):
+    def __init__(self, tokenizer=None, *, decode="tokens", flip_pairs=None, mirror_axis=0, random_state=None):
         self.tokenizer = tokenizer
         self.decode = decode
+        self.flip_pairs = flip_pairs
+        self.mirror_axis = mirror_axis
         self.random_state = random_state
 
     def __setstate__(self, state):
-        state.setdefault("decode", "tokens")  # imputers pickled before decode existed load as they were
+        # imputers pickled before these parameters existed load as they were
+        state.setdefault("decode", "tokens")
+        state.setdefault("flip_pairs", None)
+        state.setdefault("mirror_axis", 0)
         super().__setstate__(state)
 
     def __sklearn_tags__(self):
@@ -174,6 +182,7 @@ class PoseImputer(TransformerMixin, BaseEstimator):
         with _restoring_input_attributes(self):
             if isinstance(self.tokenizer, FrozenEstimator):
                 self.tokenizer_ = self._frozen_tokenizer(X)
+                self._check_mirror(self.n_features_in_ // self.tokenizer_.n_dims_, self.tokenizer_.n_dims_)
                 return self
             tokenizer = PoseTokenizer() if self.tokenizer is None else clone(self.tokenizer)
             if self.random_state is not None:
@@ -182,6 +191,7 @@ class PoseImputer(TransformerMixin, BaseEstimator):
             X = validate_data(self, X, dtype=np.float64, ensure_all_finite="allow-nan", reset=True)
             if self.tokenizer is None:
                 tokenizer.set_params(**default_tokenizer_params(len(X)))
+            self._check_mirror(X.shape[1] // n_dims, n_dims)  # a mistake there is told before the fit, not after
             # the clone reads X flat, so it is told what a (n, K, D) array said
             self.tokenizer_ = tokenizer.set_params(n_dims=n_dims).fit(X, boxes=boxes)
         return self
@@ -219,21 +229,55 @@ class PoseImputer(TransformerMixin, BaseEstimator):
             A new array; X is not modified.
         """
         check_is_fitted(self)
-        self._validate_params()  # decode is read here, so set_params after fit is checked too
+        self._validate_params()  # decode and the mirror are read here, so set_params after fit is checked too
         n_dims = self.tokenizer_.n_dims_
         X, _ = _flatten_keypoints(X, n_dims)
         X = validate_data(self, X, dtype=np.float64, ensure_all_finite="allow-nan", reset=False)
         X = X.copy()
         _observed_mask(X, n_dims)  # errors name the row of X, not of the subset passed on below
+        mirror_image = self._mirror_function(X.shape[1] // n_dims, n_dims)
         boxes = self.tokenizer_._check_boxes(boxes, len(X), n_dims)
         missing = np.isnan(X)
         if missing.any():
             rows = missing.any(1)
+            gappy, gappy_boxes = X[rows], None if boxes is None else boxes[rows]
             # in X's units also when the tokenizer normalises each pose by its own frame
-            decoded = self.tokenizer_._reconstruct(X[rows], None if boxes is None else boxes[rows],
-                                                   latent=self.decode == "latent")
+            decoded = self.tokenizer_._reconstruct(gappy, gappy_boxes, latent=self.decode == "latent")
+            if mirror_image is not None:  # the mirror image's filling, mirrored back (mirroring is its own inverse)
+                decoded_mirrored = self.tokenizer_._reconstruct(*mirror_image(gappy, gappy_boxes),
+                                                                latent=self.decode == "latent")
+                decoded = (decoded + mirror_image(decoded_mirrored, None)[0]) / 2
             X[rows] = np.where(missing[rows], decoded, X[rows])
         return X
+
+    def _check_mirror(self, n_keypoints, n_dims):
+        """``flip_pairs`` and ``mirror_axis`` against a skeleton of ``n_keypoints`` keypoints of ``n_dims``."""
+        if self.flip_pairs is None:
+            return
+        _check_pairs(self.flip_pairs, n_keypoints)
+        if self.mirror_axis >= n_dims:
+            raise ValueError(f"mirror_axis={self.mirror_axis} is not a coordinate of poses with n_dims={n_dims} "
+                             f"(0 to {n_dims - 1})")
+
+    def _mirror_function(self, n_keypoints, n_dims):
+        """``(poses, boxes) -> (mirrored poses, mirrored boxes)`` for the test-time mirror, or None without
+        ``flip_pairs``; checks the pairs and the axis against the fitted skeleton."""
+        if self.flip_pairs is None:
+            return None
+        self._check_mirror(n_keypoints, n_dims)
+        axis = self.mirror_axis
+        tokenizer = self.tokenizer_
+        # where the mirror stands: the training poses' mean on that axis (tokens that ignore position: anywhere)
+        centre = 0.0 if tokenizer.normalize_ == "pose" else float(np.mean(tokenizer.mean_[axis::n_dims]))
+
+        def mirror_image(poses, boxes):
+            poses = mirror(poses, self.flip_pairs, n_dims=n_dims, axis=axis, centre=centre)
+            if boxes is not None:  # the lowest corner on the axis becomes the reflected highest one
+                boxes = boxes.copy()
+                boxes[:, axis] = 2 * centre - boxes[:, axis] - boxes[:, n_dims + axis]
+            return poses, boxes
+
+        return mirror_image
 
     def get_feature_names_out(self, input_features=None):
         """The input feature names, as scikit-learn's imputers return them.

@@ -38,10 +38,10 @@ def tiny_fitted(stick_figures):
     return PoseTokenizer(**TINY).fit(stick_figures[0])
 
 
-def hide_joints(X, fraction, seed):
+def hide_joints(X, fraction, seed, n_dims=2):
     """Copy of X with a random fraction of joints set to NaN (never a whole pose)."""
     rng = np.random.default_rng(seed)
-    kp = X.reshape(len(X), -1, 2).copy()
+    kp = X.reshape(len(X), -1, n_dims).copy()
     hide = rng.random(kp.shape[:2]) < fraction
     hide[np.arange(len(kp)), rng.integers(kp.shape[1], size=len(kp))] = False
     kp[hide] = np.nan

@@ -241,3 +241,114 @@ def test_an_imputer_pickled_before_decode_existed_loads_and_fills(imputer, gappy
     old.__setstate__(pickle.loads(pickle.dumps(state)))
     assert old.decode == "tokens"
     np.testing.assert_array_equal(old.transform(gappy), imputer.transform(gappy))
+
+
+# ------------------------------------------------------------- test-time mirroring (flip_pairs)
+def _stick_pairs():
+    from posetok.datasets import STICK_FIGURE_KEYPOINTS
+    from posetok.symmetry import flip_pairs_from_names
+
+    return flip_pairs_from_names(list(STICK_FIGURE_KEYPOINTS))
+
+
+@pytest.mark.parametrize("decode", ["tokens", "latent"])
+def test_mirrored_filling_is_the_mean_of_the_filling_and_the_mirror_images_filling(imputer, gappy, decode):
+    from sklearn.frozen import FrozenEstimator
+
+    from posetok.symmetry import mirror
+
+    tok, pairs = imputer.tokenizer_, _stick_pairs()
+    plain = PoseImputer(FrozenEstimator(tok), decode=decode).fit(gappy)
+    imp = PoseImputer(FrozenEstimator(tok), decode=decode, flip_pairs=pairs).fit(gappy)
+    before = gappy.copy()
+    filled = imp.transform(gappy)
+    np.testing.assert_array_equal(gappy, before)  # input untouched
+    centre = tok.mean_[0::2].mean()  # the mirror stands at the training poses' mean x
+    through_mirror = mirror(plain.transform(mirror(gappy, pairs, centre=centre)), pairs, centre=centre)
+    expected = (plain.transform(gappy) + through_mirror) / 2
+    np.testing.assert_allclose(filled, expected, rtol=0, atol=1e-9)
+    observed = ~np.isnan(gappy)
+    np.testing.assert_array_equal(filled[observed], gappy[observed])
+    assert np.abs(filled - plain.transform(gappy)).max() > 1e-3  # the mirror image did change the filling
+
+
+def test_mirrored_filling_is_mirror_symmetric(imputer, gappy):
+    """Filling a pose's mirror image gives the mirror image of its filling: neither side is favoured."""
+    from sklearn.frozen import FrozenEstimator
+
+    from posetok.symmetry import mirror
+
+    pairs = _stick_pairs()
+    imp = PoseImputer(FrozenEstimator(imputer.tokenizer_), flip_pairs=pairs).fit(gappy)
+    centre = imputer.tokenizer_.mean_[0::2].mean()
+    flip = lambda X: mirror(X, pairs, centre=centre)  # noqa: E731
+    np.testing.assert_allclose(imp.transform(flip(gappy)), flip(imp.transform(gappy)), rtol=0, atol=1e-9)
+
+
+def test_mirrored_filling_with_person_boxes_mirrors_the_boxes(stick_figures):
+    from sklearn.frozen import FrozenEstimator
+
+    X = stick_figures[0][:200]
+    gappy = hide_joints(X, 0.2, seed=6)
+    kp = X.reshape(len(X), -1, 2)
+    boxes = np.hstack([kp.min(1) - 2.0, kp.max(1) - kp.min(1) + 4.0])  # lowest corner and size
+    tok = PoseTokenizer(**{**TINY, "normalize": "pose", "mask_probability": 0.2}).fit(gappy, boxes=boxes)
+    pairs = _stick_pairs()
+    imp = PoseImputer(FrozenEstimator(tok), flip_pairs=pairs).fit(gappy)
+    # a pose framed by its box ignores where the mirror stands: moving every pose and box moves the filling
+    shift = np.tile([17.0, -5.0], kp.shape[1])
+    moved = imp.transform(gappy + shift, boxes=boxes + [17.0, -5.0, 0.0, 0.0])
+    np.testing.assert_allclose(moved - shift, imp.transform(gappy, boxes=boxes), rtol=0, atol=1e-6)
+    # and a box that were not mirrored with its pose would frame the mirror image elsewhere
+    plain = PoseImputer(FrozenEstimator(tok)).fit(gappy).transform(gappy, boxes=boxes)
+    hidden = np.isnan(gappy)
+    assert np.median(np.abs(imp.transform(gappy, boxes=boxes)[hidden] - plain[hidden])) < 2.0
+
+
+def test_mirror_options_are_checked_before_the_fit(gappy):
+    with pytest.raises(ValueError, match="flip_pairs names joint 40"):
+        PoseImputer(PoseTokenizer(**TINY), flip_pairs=[(0, 40)]).fit(gappy)
+    with pytest.raises(ValueError, match="mirror_axis=2"):
+        PoseImputer(PoseTokenizer(**TINY), flip_pairs=[(1, 2)], mirror_axis=2).fit(gappy)
+    with pytest.raises(ValueError, match="flip_pairs must be a sequence"):
+        PoseImputer(PoseTokenizer(**TINY), flip_pairs=[1, 2, 3]).fit(gappy)
+
+
+def test_mirror_options_set_after_fit_are_checked_in_transform(imputer, gappy):
+    from sklearn.frozen import FrozenEstimator
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    imp = PoseImputer(FrozenEstimator(imputer.tokenizer_)).fit(gappy)
+    with pytest.raises(ValueError, match="twin"):
+        imp.set_params(flip_pairs=[(1, 1)]).transform(gappy)
+    with pytest.raises(InvalidParameterError, match="mirror_axis"):
+        imp.set_params(flip_pairs=None, mirror_axis=-1).transform(gappy)
+
+
+def test_mirrored_filling_in_3d_reflects_the_chosen_axis():
+    from sklearn.frozen import FrozenEstimator
+
+    from posetok.datasets import make_stick_figures_3d
+    from posetok.symmetry import mirror
+
+    X, _ = make_stick_figures_3d(300, random_state=0)
+    X = X.reshape(len(X), -1)
+    gappy = hide_joints(X, 0.2, seed=1, n_dims=3)
+    tok = PoseTokenizer(**{**TINY, "mask_probability": 0.2}).set_params(n_dims=3).fit(gappy)
+    pairs = _stick_pairs()
+    for axis in (0, 2):
+        imp = PoseImputer(FrozenEstimator(tok), flip_pairs=pairs, mirror_axis=axis).fit(gappy)
+        centre = tok.mean_[axis::3].mean()
+        flip = lambda Z, a=axis, c=centre: mirror(Z, pairs, n_dims=3, axis=a, centre=c)  # noqa: E731
+        np.testing.assert_allclose(imp.transform(flip(gappy)), flip(imp.transform(gappy)), rtol=0, atol=1e-9)
+
+
+def test_an_imputer_pickled_before_the_mirror_options_loads_and_fills(imputer, gappy):
+    import pickle
+
+    state = dict(imputer.__getstate__())
+    del state["flip_pairs"], state["mirror_axis"]
+    old = PoseImputer.__new__(PoseImputer)
+    old.__setstate__(pickle.loads(pickle.dumps(state)))
+    assert (old.flip_pairs, old.mirror_axis) == (None, 0)
+    np.testing.assert_array_equal(old.transform(gappy), imputer.transform(gappy))
