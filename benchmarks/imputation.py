@@ -15,8 +15,9 @@ The same run also measures what masked training costs on observed joints: the
 reconstruction error of complete poses with masked training (``--mask-probability``,
 default 0.3, PoseImputer's default) and without. ``--mask-sweep`` fits posetok alone at
 several masking probabilities (and at 0) and reports both errors for each. PoseImputer's
-transform option ``decode="latent"`` gets rows of its own, computed with the default's fitted
-tokenizer (``--skip-transform-options`` leaves them out).
+transform options ``decode="latent"`` and test-time mirroring (``flip_pairs``, the skeleton's
+left-right pairs) get rows of their own, computed with the default's fitted tokenizer
+(``--skip-transform-options`` leaves them out).
 """
 
 from __future__ import annotations
@@ -34,17 +35,24 @@ from sklearn.frozen import FrozenEstimator
 from sklearn.impute import IterativeImputer, KNNImputer, SimpleImputer
 
 from posetok import PoseImputer, PoseTokenizer
-from posetok.datasets import make_stick_figures
+from posetok.datasets import STICK_FIGURE_KEYPOINTS, make_stick_figures
 from posetok.impute import DEFAULT_TOKENIZER_PARAMS, default_tokenizer_params
 from posetok.metrics import joint_distances, mpjpe
+from posetok.readers import COCO_KEYPOINTS
+from posetok.symmetry import flip_pairs_from_names
 
 sys.path.insert(0, str(Path(__file__).parent))
 from coco_rate_distortion import load  # noqa: E402
 from report import format_row  # noqa: E402
 
 SETTINGS = {"1 joint": 1, "3 joints": 3, "6 joints": 6, "30% of joints": 0.3}
-# PoseImputer's transform option, run on the default's fitted tokenizer
+# PoseImputer's transform options, run on the default's fitted tokenizer: label -> parameters
+# (flip_pairs=True stands for the data set's left-right pairs)
 LATENT = 'decode="latent"'
+TRANSFORM_OPTIONS = {LATENT: {"decode": "latent"}, "mirrored (flip_pairs)": {"flip_pairs": True},
+                     f'{LATENT}, mirrored': {"decode": "latent", "flip_pairs": True}}
+FLIP_PAIRS = {"COCO val": flip_pairs_from_names(list(COCO_KEYPOINTS)),
+              "stick figures": flip_pairs_from_names(list(STICK_FIGURE_KEYPOINTS))}
 
 
 def hide(X, setting, rng):
@@ -131,8 +139,8 @@ def mask_sweep(name, X_train, X_test, unit, n_epochs, probabilities, encoder_dep
 
 def run(name, X_train, X_test, unit, n_epochs, mask_probability, encoder_depth, seed=0, mask_cost=True,
         transform_options=True):
-    """Every imputer on one dataset; with ``transform_options``, also PoseImputer's ``decode="latent"`` on
-    the same fitted tokenizer (no second fit)."""
+    """Every imputer on one dataset; with ``transform_options``, also PoseImputer's ``decode="latent"`` and
+    test-time mirroring on the same fitted tokenizer (no second fit)."""
     imputers = {
         "posetok PoseImputer": posetok_imputer(n_epochs, mask_probability, encoder_depth, seed, len(X_train)),
         "SimpleImputer(mean)": SimpleImputer(strategy="mean"),
@@ -146,7 +154,9 @@ def run(name, X_train, X_test, unit, n_epochs, mask_probability, encoder_depth, 
         length = f" ({training_length(imp.tokenizer_)})" if hasattr(imp, "tokenizer_") else ""
         print(f"{name}: fitted {label}{length} in {time.perf_counter() - tic:.0f} s", flush=True)
         if transform_options and label == "posetok PoseImputer":
-            fitted[f"{label}, {LATENT}"] = PoseImputer(FrozenEstimator(imp.tokenizer_), decode="latent").fit(X_train)
+            for option, params in TRANSFORM_OPTIONS.items():
+                params = {**params, "flip_pairs": FLIP_PAIRS[name]} if "flip_pairs" in params else params
+                fitted[f"{label}, {option}"] = PoseImputer(FrozenEstimator(imp.tokenizer_), **params).fit(X_train)
     rows = []
     for label, imp in fitted.items():
         for setting_name, (err, n_poses) in hidden_errors(imp, X_test, unit, seed).items():
@@ -185,7 +195,7 @@ def main():
     parser.add_argument("--skip-mask-cost", action="store_true",
                         help="skip the second, unmasked fit that measures what masking costs")
     parser.add_argument("--skip-transform-options", action="store_true",
-                        help='skip the rows of PoseImputer\'s decode="latent" (same fitted tokenizer)')
+                        help='skip the rows of PoseImputer\'s decode="latent" and mirroring (same fitted tokenizer)')
     parser.add_argument("--seed", type=int, default=0,
                         help="seeds posetok's fit, IterativeImputer and which joints are hidden (a replicate)")
     parser.add_argument("--json", default=None)
