@@ -132,6 +132,18 @@ class PoseImputer(TransformerMixin, BaseEstimator):
 
     >>> imputer.set_params(decode="latent").transform(X[:2]).shape
     (2, 26)
+
+    Averaging each pose's filling with that of its mirror image (the skeleton's
+    left-right pairs from its joint names):
+
+    >>> from posetok.datasets import STICK_FIGURE_KEYPOINTS
+    >>> from posetok.symmetry import flip_pairs_from_names
+    >>> pairs = flip_pairs_from_names(list(STICK_FIGURE_KEYPOINTS))
+    >>> pairs[:2]
+    [(2, 3), (4, 5)]
+    >>> mirrored = imputer.set_params(decode="tokens", flip_pairs=pairs).transform(X[:2])
+    >>> bool((mirrored[1] == X[1]).all()), bool(np.isnan(mirrored).any())
+    (True, False)
     """
 
     _parameter_constraints: dict = {
