@@ -8,7 +8,7 @@ from numbers import Integral
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context, clone
 from sklearn.frozen import FrozenEstimator
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted, validate_data
 
 from .symmetry import _check_pairs, mirror
@@ -170,6 +170,13 @@ class PoseImputer(TransformerMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = True
         return tags
+
+    def _validate_params(self):
+        """scikit-learn's parameter check, and no bool for the axis (``Interval(Integral)`` takes True as 1)."""
+        super()._validate_params()
+        if isinstance(self.mirror_axis, bool):
+            raise InvalidParameterError(f"The 'mirror_axis' parameter of PoseImputer must be an int, "
+                                        f"got {self.mirror_axis!r} (a bool)")
 
     @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y=None, boxes=None):

@@ -323,6 +323,8 @@ def test_mirror_options_set_after_fit_are_checked_in_transform(imputer, gappy):
         imp.set_params(flip_pairs=[(1, 1)]).transform(gappy)
     with pytest.raises(InvalidParameterError, match="mirror_axis"):
         imp.set_params(flip_pairs=None, mirror_axis=-1).transform(gappy)
+    with pytest.raises(InvalidParameterError, match="a bool"):
+        imp.set_params(mirror_axis=True).transform(gappy)
 
 
 def test_mirrored_filling_in_3d_reflects_the_chosen_axis():
