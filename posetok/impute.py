@@ -8,11 +8,17 @@ from numbers import Integral
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context, clone
 from sklearn.frozen import FrozenEstimator
-from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted, validate_data
 
 from .symmetry import _check_pairs, mirror
-from .tokenizer import PoseTokenizer, _flatten_keypoints, _observed_mask, _restoring_input_attributes
+from .tokenizer import (
+    PoseTokenizer,
+    _flatten_keypoints,
+    _observed_mask,
+    _refuse_bool_numbers,
+    _restoring_input_attributes,
+)
 
 __all__ = ["PoseImputer", "default_tokenizer_params"]
 
@@ -190,9 +196,7 @@ class PoseImputer(TransformerMixin, BaseEstimator):
     def _validate_params(self):
         """scikit-learn's parameter check, and no bool for the axis (``Interval(Integral)`` takes True as 1)."""
         super()._validate_params()
-        if isinstance(self.mirror_axis, bool):
-            raise InvalidParameterError(f"The 'mirror_axis' parameter of PoseImputer must be an int, "
-                                        f"got {self.mirror_axis!r} (a bool)")
+        _refuse_bool_numbers(self)
 
     @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y=None, boxes=None):

@@ -366,6 +366,19 @@ def _ordinal(tokenizer):
     return ordinal
 
 
+def _refuse_bool_numbers(estimator):
+    """No bool where a parameter's constraints ask for a number: scikit-learn's ``Interval(Integral)``
+    takes ``True`` as 1, and ``n_tokens=True`` is a mistake, not one token. Called after
+    ``BaseEstimator._validate_params`` by the estimators that declare ``_parameter_constraints``."""
+    for name, constraints in estimator._parameter_constraints.items():
+        value = getattr(estimator, name)
+        # (numpy's bool is no Integral or Real: scikit-learn's own check refuses it)
+        if isinstance(value, bool) and any(isinstance(c, Interval) for c in constraints):
+            raise InvalidParameterError(
+                f"The {name!r} parameter of {type(estimator).__name__} must be a number, got {value!r} (a bool)"
+            )
+
+
 class PoseTokenizer(TransformerMixin, BaseEstimator):
     """Turn human poses (2-D or 3-D keypoints) into discrete tokens and back (PCT stage 1).
 
@@ -674,16 +687,9 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
         return "codec_" in self.__dict__
 
     def _validate_params(self):
-        """scikit-learn's parameter check, and no bool where a number is meant: ``Interval(Integral)``
-        takes ``True`` as 1, and ``n_tokens=True`` is a mistake, not one token."""
+        """scikit-learn's parameter check, and no bool where a number is meant (:func:`_refuse_bool_numbers`)."""
         super()._validate_params()
-        for name, constraints in self._parameter_constraints.items():
-            value = getattr(self, name)
-            # (numpy's bool is no Integral or Real: scikit-learn's own check refuses it above)
-            if isinstance(value, bool) and any(isinstance(c, Interval) for c in constraints):
-                raise InvalidParameterError(
-                    f"The {name!r} parameter of {type(self).__name__} must be a number, got {value!r} (a bool)"
-                )
+        _refuse_bool_numbers(self)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -299,7 +299,7 @@ def test_mirrored_filling_with_person_boxes_mirrors_the_boxes(stick_figures):
     shift = np.tile([17.0, -5.0], kp.shape[1])
     moved = imp.transform(gappy + shift, boxes=boxes + [17.0, -5.0, 0.0, 0.0])
     np.testing.assert_allclose(moved - shift, imp.transform(gappy, boxes=boxes), rtol=0, atol=1e-6)
-    # and a box that were not mirrored with its pose would frame the mirror image elsewhere
+    # and the mirrored filling stays near the plain one (a box left unmirrored would frame the mirror image elsewhere)
     plain = PoseImputer(FrozenEstimator(tok)).fit(gappy).transform(gappy, boxes=boxes)
     hidden = np.isnan(gappy)
     assert np.median(np.abs(imp.transform(gappy, boxes=boxes)[hidden] - plain[hidden])) < 2.0
