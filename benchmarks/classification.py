@@ -1,7 +1,7 @@
 """Pose tokens against raw coordinates as classifier features, across datasets and training sizes.
 
     python benchmarks/classification.py [--quick] [--sizes 0.05 0.2 1.0] [--seeds 0 1 2]
-        [--levels frame video] [--skip-stick-figures] [--skip-reduced] [--cs C ...] [--max-iter N]
+        [--levels frame video] [--skip-stick-figures] [--skip-reduced | --reduced-only] [--cs C ...] [--max-iter N]
         [--mask-probabilities P ...] [--tokenizer-params JSON ...] [--recipes-only] [--second-tokenizer]
         [--validation] [--json PATH]
 
@@ -13,7 +13,8 @@ The protocol of issue 14, one run, everything side by side:
   with the seed) the tokenizer is fitted on the frames of those videos only
   (every 2nd frame, labels unused), so tokens and coordinates see the same data.
 - **Penn Action, reduced skeleton**: the same with 10 of the 13 joints (head and
-  both wrists dropped), at the middle size.
+  both wrists dropped), at the middle size (``--reduced-only``: these runs alone,
+  without the full skeleton's).
 - **Stick figures**: the six pose families of ``make_stick_figures``, frame
   level, 300 and 3 000 training poses, 2 000 test poses.
 
@@ -382,7 +383,10 @@ def main():
     parser.add_argument("--levels", nargs="+", choices=["frame", "video"], default=["frame", "video"],
                         help="Penn Action levels to run (the stick figures are frame level only)")
     parser.add_argument("--skip-stick-figures", action="store_true")
-    parser.add_argument("--skip-reduced", action="store_true", help="skip the 10-joint Penn Action skeleton")
+    reduced = parser.add_mutually_exclusive_group()
+    reduced.add_argument("--skip-reduced", action="store_true", help="skip the 10-joint Penn Action skeleton")
+    reduced.add_argument("--reduced-only", action="store_true",
+                         help="run Penn Action only with the 10-joint skeleton (at the middle of --sizes)")
     parser.add_argument("--cs", type=float, nargs="+", default=CS,
                         help="the classifier's grid of C (default: 0.01 0.1 1 10)")
     parser.add_argument("--max-iter", type=int, default=MAX_ITER, help="the classifier's L-BFGS iterations")
@@ -428,7 +432,7 @@ def main():
             X, y, video, train = X[train], y[train], video[train], ~held[train]
             print(f"validation: {len(np.unique(video[~train]))} of the {len(np.unique(video))} training videos "
                   "held out as the test set; the official test videos unused", flush=True)
-        for fraction in sizes:
+        for fraction in ([] if args.reduced_only and not args.quick else sizes):
             for seed in seeds:
                 penn_run(X, y, video, train, fraction, seed, n_epochs, rows, "Penn Action", PENN_JOINTS,
                          levels=args.levels, variants=variants, recipes_only=args.recipes_only,
