@@ -4,9 +4,9 @@ from ._version import __version__
 from .impute import PoseImputer
 from .models import available_models, pretrained
 from .tokenizer import CodebookCollapseWarning, PoseTokenizer
-from .training import TrainingDivergedError
+from .training import NonFiniteNetworkError, TrainingDivergedError
 
 __all__ = [
-    "PoseTokenizer", "PoseImputer", "CodebookCollapseWarning", "TrainingDivergedError", "pretrained",
-    "available_models", "__version__",
+    "PoseTokenizer", "PoseImputer", "CodebookCollapseWarning", "TrainingDivergedError", "NonFiniteNetworkError",
+    "pretrained", "available_models", "__version__",
 ]

@@ -19,6 +19,7 @@ from .tokenizer import (
     _refuse_bool_numbers,
     _restoring_input_attributes,
 )
+from .training import NonFiniteNetworkError
 
 __all__ = ["PoseImputer", "default_tokenizer_params"]
 
@@ -281,11 +282,14 @@ class PoseImputer(TransformerMixin, BaseEstimator):
             rows = missing.any(1)
             gappy, gappy_boxes = X[rows], None if boxes is None else boxes[rows]
             # in X's units also when the tokenizer normalises each pose by its own frame
-            decoded = self.tokenizer_._reconstruct(gappy, gappy_boxes, latent=self.decode == "latent")
-            if mirror_image is not None:  # the mirror image's filling, mirrored back (mirroring is its own inverse)
-                decoded_mirrored = self.tokenizer_._reconstruct(*mirror_image(gappy, gappy_boxes),
-                                                                latent=self.decode == "latent")
-                decoded = (decoded + mirror_image(decoded_mirrored, None)[0]) / 2
+            try:
+                decoded = self.tokenizer_._reconstruct(gappy, gappy_boxes, latent=self.decode == "latent")
+                if mirror_image is not None:  # the mirror image's filling, mirrored back (its own inverse)
+                    decoded_mirrored = self.tokenizer_._reconstruct(*mirror_image(gappy, gappy_boxes),
+                                                                    latent=self.decode == "latent")
+                    decoded = (decoded + mirror_image(decoded_mirrored, None)[0]) / 2
+            except NonFiniteNetworkError as error:  # name rows of X, not of the gappy ones
+                raise error.among(np.flatnonzero(rows)) from None
             X[rows] = np.where(missing[rows], decoded, X[rows])
         return X
 

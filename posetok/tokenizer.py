@@ -30,7 +30,17 @@ from .nn import PoseTokenizerNet, TokenizerConfig
 from .normalization import MODES, PoseNormalizer, check_boxes, frame
 from .refinement import fit_residual_codebooks
 from .streaming import BLOCK_SIZE, SAMPLE_SIZE, is_out_of_core, n_rows
-from .training import STRATEGIES, StreamedData, TrainConfig, _Data, _init_codebook, encode, run_epoch, train_tokenizer
+from .training import (
+    STRATEGIES,
+    NonFiniteNetworkError,
+    StreamedData,
+    TrainConfig,
+    _Data,
+    _init_codebook,
+    encode,
+    run_epoch,
+    train_tokenizer,
+)
 
 __all__ = ["PoseTokenizer", "CodebookCollapseWarning"]
 
@@ -139,6 +149,16 @@ def _read_blocks(X, n_features):
     """``(start, block)``: the rows of an out-of-core X, block by block, each validated (:func:`_read_rows`)."""
     for start, stop in _row_blocks(n_rows(X)):
         yield start, _read_rows(X, start, stop, n_features)
+
+
+def _by_block(function, X, n_features):
+    """``function`` of each block of rows of an out-of-core ``X``, in order; a
+    :class:`~posetok.training.NonFiniteNetworkError` names rows of ``X``, not of its block."""
+    for start, block in _read_blocks(X, n_features):
+        try:
+            yield function(block)
+        except NonFiniteNetworkError as error:
+            raise error.among(np.arange(start, start + len(block))) from None
 
 
 def _code_counts(net, ids, X, read):
@@ -1135,7 +1155,7 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
         if is_out_of_core(X):
             if boxes is not None:
                 raise ValueError("boxes are supported for in-memory poses only")
-            parts = [self.transform(block) for _, block in _read_blocks(X, self.n_features_in_)]
+            parts = list(_by_block(self.transform, X, self.n_features_in_))
             return sp.vstack(parts, format="csr") if sp.issparse(parts[0]) else np.concatenate(parts)
         keypoints, observed = self._normalised(X, boxes)
         ids, latent = self.codec_.encode(keypoints, observed, with_latent=self.encode == "latent")
@@ -1209,11 +1229,12 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
         total, count = 0.0, 0
         if is_out_of_core(X) and boxes is not None:
             raise ValueError("boxes are supported for in-memory poses only")
-        blocks = (block for _, block in _read_blocks(X, self.n_features_in_)) if is_out_of_core(X) else [X]
-        for block in blocks:
+
+        def distances(block):
             keypoints, observed = self._normalised(block, boxes)
-            residuals = self.codec_.residuals(keypoints, observed)
-            dist = np.linalg.norm(residuals, axis=-1)[observed.numpy()]
+            return np.linalg.norm(self.codec_.residuals(keypoints, observed), axis=-1)[observed.numpy()]
+
+        for dist in _by_block(distances, X, self.n_features_in_) if is_out_of_core(X) else [distances(X)]:
             total, count = total + float(dist.sum()), count + len(dist)
         return -total / count * self.scale_
 

@@ -37,6 +37,34 @@ class TrainingDivergedError(FloatingPointError):
     """Raised when the training loss stops being finite."""
 
 
+class NonFiniteNetworkError(ValueError):
+    """Poses whose encoding is not finite: their coordinates overflow the network's float32 arithmetic.
+
+    ``rows`` are their indices among the poses given; :meth:`among` maps them to
+    the rows of a larger array these poses were taken from.
+    """
+
+    def __init__(self, rows):
+        self.rows = np.asarray(rows, dtype=np.int64)
+        super().__init__(
+            f"{len(self.rows)} pose(s) (the first: row {int(self.rows[0])}) give non-finite values inside the "
+            "network: after the fitted normalisation their coordinates are many orders of magnitude outside "
+            "the training poses' range; check that X is in the units the tokenizer was fitted on"
+        )
+
+    def among(self, indices):
+        """The same error, its rows mapped through ``indices`` (the rows of the larger array)."""
+        return NonFiniteNetworkError(np.asarray(indices)[self.rows])
+
+
+def _refuse_non_finite(values):
+    """``values`` (n, ...) unchanged, or :class:`NonFiniteNetworkError` naming its non-finite rows."""
+    bad = ~torch.isfinite(values.reshape(len(values), -1)).all(1)
+    if bool(bad.any()):
+        raise NonFiniteNetworkError(np.flatnonzero(bad.cpu().numpy()))
+    return values
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """How to train a :class:`~posetok.nn.PoseTokenizerNet`."""
@@ -330,12 +358,24 @@ def exact_token_vectors(net, keypoints, observed, batch_size=INFERENCE_BATCH, en
     """
     encoder = float64_encoder(net) if encoder is None else encoder
     inputs = _inputs(keypoints.double(), observed)
-    return _in_eval(encoder, encoder, *inputs, batch_size=batch_size)
+    return _refuse_non_finite(_in_eval(encoder, encoder, *inputs, batch_size=batch_size))
 
 
 def encode(net, keypoints, observed, batch_size=INFERENCE_BATCH):
-    """Token ids (n, M) of keypoints (n, K, n_dims) with an observed mask (n, K)."""
-    return _in_eval(net, net.encode, *_inputs(keypoints, observed), batch_size=batch_size)
+    """Token ids (n, M) of keypoints (n, K, n_dims) with an observed mask (n, K).
+
+    Raises :class:`NonFiniteNetworkError` for poses whose token vectors are not
+    finite (the nearest code of NaN would otherwise be code 0, silently).
+    """
+    def ids_or_minus_one(*inputs):
+        z = net.encoder(*inputs)
+        return torch.where(torch.isfinite(z).all(-1), net.quantizer.nearest(z), -1)
+
+    ids = _in_eval(net, ids_or_minus_one, *_inputs(keypoints, observed), batch_size=batch_size)
+    bad = (ids < 0).any(1)
+    if bool(bad.any()):
+        raise NonFiniteNetworkError(np.flatnonzero(bad.cpu().numpy()))
+    return ids
 
 
 def decode(net, indices, batch_size=INFERENCE_BATCH):
@@ -345,8 +385,8 @@ def decode(net, indices, batch_size=INFERENCE_BATCH):
 
 def decode_latent(net, keypoints, observed, batch_size=INFERENCE_BATCH):
     """Keypoints (n, K, n_dims) decoded from the encoder's continuous token vectors, not quantized."""
-    return _in_eval(net, lambda *inputs: net.decoder(net.encoder(*inputs)), *_inputs(keypoints, observed),
-                    batch_size=batch_size)
+    return _refuse_non_finite(_in_eval(net, lambda *inputs: net.decoder(net.encoder(*inputs)),
+                                       *_inputs(keypoints, observed), batch_size=batch_size))
 
 
 def _init_codebook(net, data, init_codebook, config, generator, comm):

@@ -144,3 +144,47 @@ def test_pandas_nullable_dtypes(tok):
     assert tok.transform(X).shape == (3, 4)
     with pytest.raises(TypeError, match="boolean columns"):
         tok.transform(pd.DataFrame(np.ones((3, 26), dtype=bool)).astype("boolean"))
+
+
+def _blown_up(X, rows, factor=1e30):
+    """X with ``rows`` scaled far beyond what the network's float32 arithmetic can hold."""
+    X = X.copy()
+    X[rows] *= factor
+    return X
+
+
+@pytest.mark.parametrize("encode", ["ordinal", "latent"])
+def test_poses_that_overflow_the_network_are_refused(tok, encode):
+    # finite in float64, but 1e30 times the training poses' scale overflows the float32 network, whose
+    # NaN token vectors would otherwise become code 0 (ordinal) or NaN features, silently
+    X = _blown_up(np.vstack([X26, X26]), [4])
+    tok.set_params(encode=encode)
+    try:
+        with pytest.raises(ValueError, match=r"1 pose\(s\) \(the first: row 4\) give non-finite values"):
+            tok.transform(X)
+        with pytest.raises(ValueError, match="row 4"):
+            tok.score(X)
+    finally:
+        tok.set_params(encode="ordinal")
+    assert np.isfinite(tok.transform(np.vstack([X26, X26]))).all()  # the same poses unscaled are fine
+
+
+@pytest.mark.parametrize("decode", ["tokens", "latent"])
+def test_imputer_names_the_row_of_x_that_overflows(tok, decode):
+    from sklearn.frozen import FrozenEstimator
+
+    imputer = PoseImputer(FrozenEstimator(tok), decode=decode).fit(X26)
+    X = _blown_up(np.vstack([X26, X26]), [4])
+    X[[1, 4], :2] = np.nan  # rows 1 and 4 have a gap: the tokenizer sees them as its rows 0 and 1
+    with pytest.raises(ValueError, match=r"the first: row 4\)"):
+        imputer.transform(X)
+
+
+def test_out_of_core_transform_names_the_row_of_x_that_overflows(tok, tmp_path, monkeypatch):
+    import posetok.tokenizer as tokenizer_module
+
+    monkeypatch.setattr(tokenizer_module, "BLOCK_SIZE", 2)
+    path = tmp_path / "poses.npy"
+    np.save(path, _blown_up(np.vstack([X26, X26]), [5]))
+    with pytest.raises(ValueError, match=r"the first: row 5\)"):  # block 2's row 1
+        tok.transform(np.load(path, mmap_mode="r"))
