@@ -57,11 +57,15 @@ class NonFiniteNetworkError(ValueError):
         return NonFiniteNetworkError(np.asarray(indices)[self.rows])
 
 
-def _refuse_non_finite(values):
-    """``values`` (n, ...) unchanged, or :class:`NonFiniteNetworkError` naming its non-finite rows."""
-    bad = ~torch.isfinite(values.reshape(len(values), -1)).all(1)
+def _refuse_rows(bad):
+    """:class:`NonFiniteNetworkError` naming the rows where the bool tensor ``bad`` (n,) is True, if any."""
     if bool(bad.any()):
         raise NonFiniteNetworkError(np.flatnonzero(bad.cpu().numpy()))
+
+
+def _refuse_non_finite(values):
+    """``values`` (n, ...) unchanged, or :class:`NonFiniteNetworkError` naming its non-finite rows."""
+    _refuse_rows(~torch.isfinite(values.reshape(len(values), -1)).all(1))
     return values
 
 
@@ -372,9 +376,7 @@ def encode(net, keypoints, observed, batch_size=INFERENCE_BATCH):
         return torch.where(torch.isfinite(z).all(-1), net.quantizer.nearest(z), -1)
 
     ids = _in_eval(net, ids_or_minus_one, *_inputs(keypoints, observed), batch_size=batch_size)
-    bad = (ids < 0).any(1)
-    if bool(bad.any()):
-        raise NonFiniteNetworkError(np.flatnonzero(bad.cpu().numpy()))
+    _refuse_rows((ids < 0).any(1))
     return ids
 
 
