@@ -407,6 +407,8 @@ def main():
                              "(to choose a recipe without them); sizes are fractions of the other three quarters")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
+    if args.quick and args.reduced_only:
+        parser.error("--quick runs no 10-joint skeleton; leave out --reduced-only")
     CS, MAX_ITER = list(args.cs), args.max_iter
     sizes, seeds, n_epochs = ([0.05], [0], 3) if args.quick else (args.sizes, args.seeds, args.n_epochs)
     if not all(isinstance(d, dict) for d in args.tokenizer_params):
@@ -432,7 +434,7 @@ def main():
             X, y, video, train = X[train], y[train], video[train], ~held[train]
             print(f"validation: {len(np.unique(video[~train]))} of the {len(np.unique(video))} training videos "
                   "held out as the test set; the official test videos unused", flush=True)
-        for fraction in ([] if args.reduced_only and not args.quick else sizes):
+        for fraction in ([] if args.reduced_only else sizes):
             for seed in seeds:
                 penn_run(X, y, video, train, fraction, seed, n_epochs, rows, "Penn Action", PENN_JOINTS,
                          levels=args.levels, variants=variants, recipes_only=args.recipes_only,
