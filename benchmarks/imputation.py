@@ -6,6 +6,7 @@ Run from the repository root (COCO needs ../shared/data):
     python benchmarks/imputation.py --quick    # smaller data and fewer epochs
     python benchmarks/imputation.py --coco-only --mask-sweep 0.2 0.3 0.4 0.5   # posetok only
     python benchmarks/imputation.py --coco-only --complete   # complete train and val persons only
+    python benchmarks/imputation.py --coco-only --complete --training-factor 2   # posetok trained twice as long
 
 Visible joints of held-out poses are hidden at random (1, 3 or 6 per pose, or 30 % of
 them); every imputer is fitted on the same training poses in the same frame (COCO:
@@ -46,6 +47,7 @@ from coco_rate_distortion import load  # noqa: E402
 from report import format_row  # noqa: E402
 
 SETTINGS = {"1 joint": 1, "3 joints": 3, "6 joints": 6, "30% of joints": 0.3}
+TRAINING_FACTOR = 1.0  # --training-factor: multiplies the epochs of PoseImputer's own training length
 # PoseImputer's transform options, run on the default's fitted tokenizer: label -> parameters
 # (flip_pairs=True stands for the data set's left-right pairs)
 LATENT = 'decode="latent"'
@@ -101,11 +103,13 @@ def posetok_imputer(n_epochs, mask_probability, encoder_depth, seed, n_train):
     """PoseImputer with its default tokenizer, but for the parameters a run varies.
 
     ``n_epochs=None`` keeps the default's training length for ``n_train`` poses
-    (``default_tokenizer_params``); a number of epochs trains that long in the
-    tokenizer's default batches of 512, as this benchmark did before that rule.
+    (``default_tokenizer_params``), its epochs times ``TRAINING_FACTOR``; a number of
+    epochs trains that long in the tokenizer's default batches of 512, as this
+    benchmark did before that rule.
     """
     if n_epochs is None:  # the parameters PoseImputer() gives its tokenizer for n_train poses
         params = default_tokenizer_params(n_train)
+        params["n_epochs"] = max(1, round(TRAINING_FACTOR * params["n_epochs"]))
     else:
         params = {**DEFAULT_TOKENIZER_PARAMS, "n_epochs": n_epochs}
     params.update(mask_probability=mask_probability, encoder_depth=encoder_depth, random_state=seed)
@@ -182,6 +186,9 @@ def main():
     parser.add_argument("--n-epochs", type=int, default=None,
                         help="posetok's epochs, in batches of 512 (default: PoseImputer's own training length, "
                              "which depends on the number of training poses; --quick: 10)")
+    parser.add_argument("--training-factor", type=float, default=1.0,
+                        help="multiply the epochs of PoseImputer's own training length (not with --n-epochs or "
+                             "--quick), e.g. 2 trains twice as long in the same batches")
     parser.add_argument("--coco-only", action="store_true", help="skip the stick figures")
     parser.add_argument("--complete", action="store_true",
                         help="COCO: every imputer fitted on the 8 475 train persons with all 17 joints labelled, "
@@ -200,6 +207,13 @@ def main():
                         help="seeds posetok's fit, IterativeImputer and which joints are hidden (a replicate)")
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
+    if args.training_factor <= 0:
+        parser.error("--training-factor must be positive")
+    if args.training_factor != 1 and (args.n_epochs or args.quick):
+        parser.error("--training-factor scales PoseImputer's own training length; it does not combine with "
+                     "--n-epochs or --quick")
+    global TRAINING_FACTOR
+    TRAINING_FACTOR = args.training_factor
     n_coco, n_stick, n_epochs = (8000, 3000, 10) if args.quick else (20000, 10000, None)
     n_coco, n_epochs = args.n_coco or n_coco, args.n_epochs or n_epochs
     rng = np.random.default_rng(0)
@@ -212,7 +226,8 @@ def main():
     # MPJPE in % of the larger box side, as in the rate-distortion benchmark
     print(f"COCO: {len(X_tr)} train persons, {len(X_va)} val persons"
           f"{' (the complete ones)' if args.complete else ''}; posetok "
-          f"{'the default training length' if n_epochs is None else f'{n_epochs} epochs'}, "
+          f"{'the default training length' if n_epochs is None else f'{n_epochs} epochs'}"
+          f"{f' x {TRAINING_FACTOR:g}' if n_epochs is None and TRAINING_FACTOR != 1 else ''}, "
           f"encoder depth {args.encoder_depth}; seed {args.seed}", flush=True)
     datasets = [("COCO val", X_tr, X_va, 100 / 1.25)]
     if not args.coco_only:

@@ -84,3 +84,16 @@ def test_classification_benchmark_records_what_its_figures_may_depend_on(monkeyp
             "blas"} <= set(env)
     assert env["numpy"] == np.__version__ and env["cpu"] and isinstance(env["blas"], list)
     json.dumps(env)  # written into the results file beside each row
+
+
+def test_imputation_benchmark_training_factor_scales_the_default_training_length(monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    imputation = importlib.import_module("imputation")
+    from posetok.impute import default_tokenizer_params
+
+    default = default_tokenizer_params(8475)
+    assert imputation.posetok_imputer(None, 0.3, 4, 0, 8475).tokenizer.n_epochs == default["n_epochs"]
+    monkeypatch.setattr(imputation, "TRAINING_FACTOR", 2.0)
+    tokenizer = imputation.posetok_imputer(None, 0.3, 4, 0, 8475).tokenizer
+    assert (tokenizer.n_epochs, tokenizer.batch_size) == (2 * default["n_epochs"], default["batch_size"])
+    assert imputation.posetok_imputer(20, 0.3, 4, 0, 8475).tokenizer.n_epochs == 20  # explicit epochs unscaled
