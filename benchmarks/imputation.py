@@ -227,7 +227,7 @@ def main():
     print(f"COCO: {len(X_tr)} train persons, {len(X_va)} val persons"
           f"{' (the complete ones)' if args.complete else ''}; posetok "
           f"{'the default training length' if n_epochs is None else f'{n_epochs} epochs'}"
-          f"{f' x {TRAINING_FACTOR:g}' if n_epochs is None and TRAINING_FACTOR != 1 else ''}, "
+          f"{f' x {TRAINING_FACTOR:g}' if TRAINING_FACTOR != 1 else ''}, "  # (refused with --n-epochs)
           f"encoder depth {args.encoder_depth}; seed {args.seed}", flush=True)
     datasets = [("COCO val", X_tr, X_va, 100 / 1.25)]
     if not args.coco_only:
