@@ -38,6 +38,9 @@ import torch
 
 __all__ = ["LocalComm", "ProcessGroupComm", "DistributedFitError", "communicator", "process_group"]
 
+# What torchrun (and torch.distributed's env:// initialisation) sets in every rank's environment.
+_LAUNCHER_VARIABLES = ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
+
 # Bytes of an error message passed between ranks.
 _MESSAGE_BYTES = 1024
 
@@ -203,10 +206,12 @@ class Moments:
 def process_group(device: str = "auto"):
     """Run the enclosed code as one rank of a ``torchrun`` job; yields ``(rank, world_size)``.
 
-    Outside a launcher (``WORLD_SIZE`` unset or 1) it yields ``(0, 1)`` and does
-    nothing else, so one script runs alone or under ``torchrun``. Under a
-    launcher it initialises the default process group unless the script already
-    did (``nccl`` on the rank's GPU when ``device`` is ``"cuda"``, or ``"auto"``
+    Outside a launcher (no ``RANK``, ``WORLD_SIZE``, ``MASTER_ADDR`` and
+    ``MASTER_PORT`` in the environment, which ``torchrun`` sets) it yields
+    ``(0, 1)`` and does nothing else, so one script runs alone or under
+    ``torchrun``. Under a launcher, with one process too (``torchrun
+    --nproc-per-node 1`` on a machine with one GPU), it initialises the default
+    process group unless the script already did (``nccl`` on the rank's GPU when ``device`` is ``"cuda"``, or ``"auto"``
     with CUDA available; ``gloo`` otherwise) and, when the block ends without
     an error, waits for every rank and destroys the group.
 
@@ -235,8 +240,7 @@ def process_group(device: str = "auto"):
     ...     print(rank, world_size)
     0 1
     """
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
+    if not all(name in os.environ for name in _LAUNCHER_VARIABLES):
         yield 0, 1
         return
     with contextlib.suppress(ImportError, RuntimeError):  # a torch without it: its optimizers cannot import it either

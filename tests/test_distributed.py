@@ -18,8 +18,8 @@ WORKER = Path(__file__).with_name("distributed_worker.py")
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="torchrun with gloo is tested on Linux")
 
 
-def _torchrun(scenario, out, timeout=300):
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+def _torchrun(scenario, out, timeout=300, n_processes=2):
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(n_processes),
                str(WORKER), scenario, str(out)]
     done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
@@ -115,7 +115,17 @@ def test_process_group_leaves_no_gloo_threads_behind(tmp_path):
         assert not [name for name in seen["after"] if "gloo" in name], seen["after"]
 
 
+def test_torchrun_with_one_process_fits_with_distributed(tmp_path):
+    # A machine with one GPU runs `torchrun --nproc-per-node 1`: process_group must set the
+    # group up there too, or a fit with distributed=True finds none (seen on the first GPU run).
+    _torchrun("teardown", tmp_path, n_processes=1)
+    seen = json.loads((tmp_path / "rank0.json").read_text())
+    assert seen["world"] == 1 and any(name.startswith("pt_gloo") for name in seen["during"])
+
+
 def test_process_group_outside_a_launcher_is_one_process(monkeypatch):
+    for name in ("RANK", "MASTER_ADDR", "MASTER_PORT"):
+        monkeypatch.delenv(name, raising=False)
     monkeypatch.delenv("WORLD_SIZE", raising=False)
     with process_group() as (rank, world):
         assert (rank, world) == (0, 1)
