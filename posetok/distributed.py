@@ -249,7 +249,14 @@ def process_group(device: str = "auto"):
 
     cuda = device == "cuda" or (device == "auto" and torch.cuda.is_available())
     if cuda:
-        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+        local_rank, n_gpus = int(os.environ.get("LOCAL_RANK", "0")), torch.cuda.device_count()
+        if local_rank >= n_gpus:
+            raise ValueError(
+                f"this rank (LOCAL_RANK={local_rank}) has no GPU of its own: the machine shows {n_gpus}; run at "
+                f"most {n_gpus} process(es) per machine (torchrun --nproc-per-node {n_gpus}), or fit on CPUs "
+                "with device='cpu' (gloo)"
+            )
+        torch.cuda.set_device(local_rank)
     owned = not dist.is_initialized()
     if owned:
         dist.init_process_group("nccl" if cuda else "gloo")

@@ -338,10 +338,15 @@ class EMAQuantizer(nn.Module):
     def _update_ema_(self, z: torch.Tensor, indices: torch.Tensor) -> None:
         flat = z.reshape(-1, z.shape[-1])
         indices = self.flat_ids(indices).reshape(-1)
-        # Per-code counts and sums by scatter-add, not a (rows x codebook_size) one-hot
-        # matrix, which is 140 MB per batch for the official 34 x 2048 size.
         counts = torch.bincount(indices, minlength=self.n_codes).to(flat.dtype)
-        sums = self.ema_sum.new_zeros(self.n_codes, flat.shape[-1]).index_add_(0, indices, flat)
+        if flat.is_cuda:
+            # CUDA's index_add_ adds with atomics, in an order that changes from run to run,
+            # so a seed would not reproduce a GPU fit; a one-hot product adds in a fixed order
+            # (140 MB per batch for the official 34 x 2048 size: nothing to a GPU).
+            sums = F.one_hot(indices, self.n_codes).to(flat.dtype).T @ flat
+        else:
+            # Per-code sums by scatter-add, not a (rows x codebook_size) one-hot matrix.
+            sums = self.ema_sum.new_zeros(self.n_codes, flat.shape[-1]).index_add_(0, indices, flat)
         comm = getattr(self, "comm", None)  # set by a distributed fit: statistics of every rank
         if comm is not None and comm.world_size > 1:
             both = comm.sum_(torch.cat([counts[:, None], sums], 1))

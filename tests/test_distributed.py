@@ -1,12 +1,14 @@
 """Fitting with torch.distributed: two gloo processes under torchrun, with a timeout."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from posetok import PoseTokenizer
 from posetok.datasets import make_stick_figures
@@ -77,7 +79,9 @@ def test_distributed_needs_a_process_group(stick_figures):
 
 
 def _run(command, timeout=300):
-    done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+    # two gloo ranks on CPUs, also on a machine with one GPU (where "auto" would pick nccl)
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
+    done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return done.stdout
 
@@ -121,6 +125,17 @@ def test_torchrun_with_one_process_fits_with_distributed(tmp_path):
     _torchrun("teardown", tmp_path, n_processes=1)
     seen = json.loads((tmp_path / "rank0.json").read_text())
     assert seen["world"] == 1 and any(name.startswith("pt_gloo") for name in seen["during"])
+
+
+def test_more_ranks_than_gpus_is_a_clear_error(monkeypatch):
+    # `torchrun --nproc-per-node 2` on a machine with one GPU: CUDA's "invalid device ordinal" before
+    for name, value in dict(RANK="1", WORLD_SIZE="2", LOCAL_RANK="1", MASTER_ADDR="localhost",
+                            MASTER_PORT="29999").items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    with pytest.raises(ValueError, match=r"LOCAL_RANK=1\) has no GPU of its own: the machine shows 1"):
+        with process_group("cuda"):
+            pass
 
 
 def test_process_group_outside_a_launcher_is_one_process(monkeypatch):
