@@ -211,9 +211,11 @@ def process_group(device: str = "auto"):
     ``(0, 1)`` and does nothing else, so one script runs alone or under
     ``torchrun``. Under a launcher, with one process too (``torchrun
     --nproc-per-node 1`` on a machine with one GPU), it initialises the default
-    process group unless the script already did (``nccl`` on the rank's GPU when ``device`` is ``"cuda"``, or ``"auto"``
-    with CUDA available; ``gloo`` otherwise) and, when the block ends without
-    an error, waits for every rank and destroys the group.
+    process group unless the script already did (``nccl`` on the rank's GPU
+    when ``device`` is ``"cuda"``, or ``"auto"`` with CUDA available; ``gloo``
+    otherwise) and, when the block ends without an error, waits for every rank
+    and destroys the group. A rank without a GPU of its own (more processes
+    than GPUs) gets a ``ValueError``.
 
     Use it rather than calling ``init_process_group`` and
     ``destroy_process_group`` by hand: it imports :mod:`torch._dynamo` before

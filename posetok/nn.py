@@ -334,19 +334,30 @@ class EMAQuantizer(nn.Module):
         # Straight-through estimator: the forward value is the code, the gradient flows to z.
         return z + (quantized - z).detach(), indices, commitment
 
+    def code_sums(self, z: torch.Tensor, indices: torch.Tensor, one_hot: bool = False) -> torch.Tensor:
+        """Sum of the vectors of ``z`` (..., M, D) assigned to each code by ``indices`` (..., M).
+
+        Rows as in :meth:`flat_ids`, ``(n_books * V, D)``. By scatter-add, or with
+        ``one_hot`` by a product with a one-hot matrix of (rows x V) per codebook
+        (140 MB per batch for the official 34 x 2048 size).
+        """
+        flat = z.reshape(-1, z.shape[-1])
+        if not one_hot:
+            rows = self.flat_ids(indices).reshape(-1)
+            return flat.new_zeros(self.n_codes, flat.shape[-1]).index_add_(0, rows, flat)
+        if self.n_books is None:
+            return F.one_hot(indices.reshape(-1), self.codebook_size).to(flat.dtype).T @ flat
+        books = z.reshape(-1, self.n_books, z.shape[-1]).transpose(0, 1)  # (M, rows, D)
+        assigned = F.one_hot(indices.reshape(-1, self.n_books).T, self.codebook_size).to(flat.dtype)  # (M, rows, V)
+        return (assigned.transpose(1, 2) @ books).reshape(-1, z.shape[-1])
+
     @torch.no_grad()
     def _update_ema_(self, z: torch.Tensor, indices: torch.Tensor) -> None:
         flat = z.reshape(-1, z.shape[-1])
-        indices = self.flat_ids(indices).reshape(-1)
-        counts = torch.bincount(indices, minlength=self.n_codes).to(flat.dtype)
-        if flat.is_cuda:
-            # CUDA's index_add_ adds with atomics, in an order that changes from run to run,
-            # so a seed would not reproduce a GPU fit; a one-hot product adds in a fixed order
-            # (140 MB per batch for the official 34 x 2048 size: nothing to a GPU).
-            sums = F.one_hot(indices, self.n_codes).to(flat.dtype).T @ flat
-        else:
-            # Per-code sums by scatter-add, not a (rows x codebook_size) one-hot matrix.
-            sums = self.ema_sum.new_zeros(self.n_codes, flat.shape[-1]).index_add_(0, indices, flat)
+        counts = torch.bincount(self.flat_ids(indices).reshape(-1), minlength=self.n_codes).to(flat.dtype)
+        # CUDA's index_add_ adds with atomics, in an order that changes from run to run: on a GPU the
+        # sums are one-hot products, which add in a fixed order (docs/benchmarks.md, "On a GPU").
+        sums = self.code_sums(z, indices, one_hot=flat.is_cuda)
         comm = getattr(self, "comm", None)  # set by a distributed fit: statistics of every rank
         if comm is not None and comm.world_size > 1:
             both = comm.sum_(torch.cat([counts[:, None], sums], 1))

@@ -262,3 +262,19 @@ def test_per_token_dead_codes_are_reseeded_from_their_own_position():
     assert q.codebook[0, 1].tolist() == [1.0, 1.0]
     assert q.codebook[1, :2].tolist() == [[2.0, 2.0], [2.0, 2.0]]
     assert q.codebook[0, 0].tolist() == [0.0, 0.0] and q.ema_count[1, 0] == 1.0
+
+
+@pytest.mark.parametrize("n_books", [None, 3])
+def test_one_hot_code_sums_equal_the_scatter_add(n_books):
+    # the one-hot product is what a GPU fit uses (run to run, CUDA's index_add_ adds in varying order)
+    q = EMAQuantizer(5, 4, n_books=n_books)
+    gen = torch.Generator().manual_seed(0)
+    z = torch.randn(7, 3, 4, generator=gen, dtype=torch.float64)
+    ids = torch.randint(5, (7, 3), generator=gen)
+    scattered = q.code_sums(z, ids)
+    assert scattered.shape == (q.n_codes, 4)
+    torch.testing.assert_close(q.code_sums(z, ids, one_hot=True), scattered, rtol=1e-12, atol=1e-12)
+    # each row is the sum of the vectors given that code (per position with n_books)
+    row = q.flat_ids(ids)[2, 1]
+    chosen = (q.flat_ids(ids) == row)
+    torch.testing.assert_close(scattered[row], z[chosen].sum(0))
