@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 from sklearn.cluster import KMeans
+from threadpoolctl import threadpool_limits
 
 from .nn import nearest_code
 
@@ -27,6 +28,21 @@ __all__ = ["fit_residual_codebooks", "residual_codes", "residual_offsets", "MAX_
 #: Residuals per keypoint and stage that k-means sees at most (a random subset beyond).
 MAX_RESIDUALS = 60_000
 
+#: OpenMP threads of scikit-learn's ``KMeans``, whatever the machine. Each Lloyd step adds the
+#: threads' partial sums in the order the threads finish: with two threads the order cannot
+#: change the sum (addition is commutative), with more it can, and a seed then stopped
+#: reproducing a fit on machines with more than two cores. Two on every machine (one with one
+#: core too) gives every machine the same centres.
+KMEANS_THREADS = 2
+
+
+def kmeans_centres(vectors: np.ndarray, n_clusters: int, seed: int) -> np.ndarray:
+    """``n_clusters`` centres of ``vectors`` by scikit-learn's ``KMeans`` (one k-means++ start, 50
+    iterations), on ``KMEANS_THREADS`` OpenMP threads, so that a seed gives the same centres on any
+    machine; the caller's thread settings are put back afterwards."""
+    with threadpool_limits(limits=KMEANS_THREADS, user_api="openmp"):
+        return KMeans(n_clusters, n_init=1, max_iter=50, random_state=seed).fit(vectors).cluster_centers_
+
 
 def _kmeans_codes(vectors: np.ndarray, codebook_size: int, seed: int) -> np.ndarray:
     """``codebook_size`` k-means centres of ``vectors`` (n, n_dims); fewer distinct vectors are repeated."""
@@ -34,7 +50,7 @@ def _kmeans_codes(vectors: np.ndarray, codebook_size: int, seed: int) -> np.ndar
         return np.zeros((codebook_size, vectors.shape[1]))
     distinct = np.unique(vectors, axis=0)
     if len(distinct) >= codebook_size:
-        return KMeans(codebook_size, n_init=1, max_iter=50, random_state=seed).fit(vectors).cluster_centers_
+        return kmeans_centres(vectors, codebook_size, seed)
     # The spare codes repeat the first distinct vector; the search picks the first of equals.
     spare = np.repeat(distinct[:1], codebook_size - len(distinct), axis=0)
     return np.concatenate([distinct, spare])

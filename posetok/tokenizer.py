@@ -16,7 +16,6 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
-from sklearn.cluster import KMeans
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
@@ -28,7 +27,7 @@ from .io import load as load_model
 from .io import save as save_model
 from .nn import PoseTokenizerNet, TokenizerConfig
 from .normalization import MODES, PoseNormalizer, check_boxes, frame
-from .refinement import fit_residual_codebooks
+from .refinement import fit_residual_codebooks, kmeans_centres
 from .streaming import BLOCK_SIZE, SAMPLE_SIZE, is_out_of_core, n_rows
 from .training import (
     STRATEGIES,
@@ -204,8 +203,7 @@ def _kmeans_codebook(vectors: np.ndarray, codebook_size: int, seed: int) -> np.n
     """
     distinct = np.unique(vectors, axis=0)
     if len(distinct) >= codebook_size:
-        km = KMeans(codebook_size, n_init=1, max_iter=50, random_state=seed).fit(vectors)
-        return km.cluster_centers_
+        return kmeans_centres(vectors, codebook_size, seed)
     rng = np.random.default_rng(seed)
     fill = distinct[rng.integers(len(distinct), size=codebook_size - len(distinct))]
     jitter = 1e-3 * (vectors.std() + 1e-6) * rng.standard_normal(fill.shape)

@@ -6,6 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
+from threadpoolctl import threadpool_limits
 
 from posetok import CodebookCollapseWarning, PoseTokenizer
 
@@ -176,6 +177,22 @@ def test_bools_are_not_numbers(stick_figures, name):
         PoseTokenizer(**{**TINY, name: True}).partial_fit(stick_figures[0])
     with pytest.raises(ValueError, match=name):  # numpy's bool is no Integral: scikit-learn's own check
         PoseTokenizer(**{**TINY, name: np.bool_(True)}).fit(stick_figures[0])
+
+
+def test_a_seed_gives_the_same_fit_whatever_the_openmp_threads(stick_figures):
+    # scikit-learn's KMeans (the codebook's start, the refinement codebooks) adds its threads'
+    # partial sums in the order they finish: with more than two threads a seed gave another fit.
+    # Torch's own threads stay as they are (n_threads); OpenMP's limit would set them too.
+    X = stick_figures[0]
+    params = dict(**TINY, encode="latent", refinement_stages=1, refinement_codebook_size=8, device="cpu",
+                  n_threads=1)
+    fits = []
+    for threads in (1, 2, 8, 8):
+        with threadpool_limits(limits=threads, user_api="openmp"):
+            fits.append(PoseTokenizer(**params).fit(X))
+    for other in fits[1:]:
+        np.testing.assert_array_equal(other.refinement_codebooks_, fits[0].refinement_codebooks_)
+        np.testing.assert_array_equal(other.transform(X), fits[0].transform(X))
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error raised without a GPU")
