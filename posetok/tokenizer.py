@@ -543,8 +543,8 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, shuffling, k-means and re-seeding. The same
         seed gives the same tokens on the CPU with the same number of torch
-        threads (floating-point sums depend on how the work is split); on a
-        GPU only to rounding, which training can amplify. ``None``
+        threads (floating-point sums depend on how the work is split), on any
+        number of cores; on a GPU that is not guaranteed. ``None``
         draws a fresh seed from the operating system (and, with
         ``n_threads=None``, lets the thread count follow the machine's load).
         numpy's and torch's global RNG states are never touched.
