@@ -11,7 +11,9 @@ Checks, printing one line each and exiting non-zero on the first failure:
 2. a fit streamed from a memmap on the device;
 3. a model fitted on the device saves and loads (``.posetok`` and joblib) with the same ids;
 4. ``distributed=True`` under ``torchrun`` with one rank per GPU (nccl; gloo with ``--device cpu``,
-   2 ranks): every rank ends with the same weights.
+   2 ranks): every rank ends with the same weights;
+5. (information, never a failure: not promised on a GPU) whether two fits with the same seed on the
+   device give the same latent features, and how far apart they are.
 """
 
 from __future__ import annotations
@@ -98,6 +100,13 @@ def main():
         digests = {Path(tmp, f"rank{r}.txt").read_text() for r in range(world) if Path(tmp, f"rank{r}.txt").exists()}
         check(f"torchrun, {world} rank(s), {'nccl' if args.device == 'cuda' else 'gloo'}",
               done.returncode == 0 and len(digests) == 1, done.stderr[-2000:] if done.returncode else "same weights")
+
+    small = dict(n_tokens=8, codebook_size=64, n_epochs=3, random_state=0, device=args.device, encode="latent",
+                 mask_probability=0.3, refinement_stages=1, refinement_codebook_size=32)
+    a, b = (PoseTokenizer(**small).fit(X[:3000]) for _ in range(2))
+    gap = float(np.abs(a.transform(X_test) - b.transform(X_test)).max())
+    outcome = "identical" if gap == 0 else f"latent features up to {gap:.2g} apart"
+    print(f"[info] two fits with one seed on the device: {outcome}", flush=True)
 
 
 if __name__ == "__main__":
