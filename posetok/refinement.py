@@ -32,14 +32,14 @@ MAX_RESIDUALS = 60_000
 #: threads' partial sums in the order the threads finish: with two threads the order cannot
 #: change the sum (addition is commutative), with more it can, and a seed then stopped
 #: reproducing a fit on machines with more than two cores. Two on every machine (one with one
-#: core too) gives every machine the same centres.
+#: core too) gives the same centres whatever the number of cores.
 KMEANS_THREADS = 2
 
 
 def kmeans_centres(vectors: np.ndarray, n_clusters: int, seed: int) -> np.ndarray:
     """``n_clusters`` centres of ``vectors`` by scikit-learn's ``KMeans`` (one k-means++ start, 50
-    iterations), on ``KMEANS_THREADS`` OpenMP threads, so that a seed gives the same centres on any
-    machine; the caller's thread settings are put back afterwards."""
+    iterations), on ``KMEANS_THREADS`` OpenMP threads, so that a seed gives the same centres whatever
+    the number of cores; the caller's thread settings are put back afterwards."""
     with threadpool_limits(limits=KMEANS_THREADS, user_api="openmp"):
         return KMeans(n_clusters, n_init=1, max_iter=50, random_state=seed).fit(vectors).cluster_centers_
 
