@@ -47,7 +47,6 @@ from coco_rate_distortion import load  # noqa: E402
 from report import format_row  # noqa: E402
 
 SETTINGS = {"1 joint": 1, "3 joints": 3, "6 joints": 6, "30% of joints": 0.3}
-TRAINING_FACTOR = 1.0  # --training-factor: multiplies the epochs of PoseImputer's own training length
 # PoseImputer's transform options, run on the default's fitted tokenizer: label -> parameters
 # (flip_pairs=True stands for the data set's left-right pairs)
 LATENT = 'decode="latent"'
@@ -99,17 +98,17 @@ def reconstruction_error(tokenizer, X_test, unit):
     return float(mpjpe(complete, tokenizer.inverse_transform(tokenizer.transform(complete))) * unit), len(complete)
 
 
-def posetok_imputer(n_epochs, mask_probability, encoder_depth, seed, n_train):
+def posetok_imputer(n_epochs, mask_probability, encoder_depth, seed, n_train, training_factor=1.0):
     """PoseImputer with its default tokenizer, but for the parameters a run varies.
 
     ``n_epochs=None`` keeps the default's training length for ``n_train`` poses
-    (``default_tokenizer_params``), its epochs times ``TRAINING_FACTOR``; a number of
+    (``default_tokenizer_params``), its epochs times ``training_factor``; a number of
     epochs trains that long in the tokenizer's default batches of 512, as this
     benchmark did before that rule.
     """
     if n_epochs is None:  # the parameters PoseImputer() gives its tokenizer for n_train poses
         params = default_tokenizer_params(n_train)
-        params["n_epochs"] = max(1, round(TRAINING_FACTOR * params["n_epochs"]))
+        params["n_epochs"] = max(1, round(training_factor * params["n_epochs"]))
     else:
         params = {**DEFAULT_TOKENIZER_PARAMS, "n_epochs": n_epochs}
     params.update(mask_probability=mask_probability, encoder_depth=encoder_depth, random_state=seed)
@@ -120,12 +119,12 @@ def training_length(tokenizer):
     return f"{tokenizer.n_epochs} epochs of {tokenizer.batch_size}"
 
 
-def mask_sweep(name, X_train, X_test, unit, n_epochs, probabilities, encoder_depth, seed=0):
+def mask_sweep(name, X_train, X_test, unit, n_epochs, probabilities, encoder_depth, seed=0, training_factor=1.0):
     """posetok alone at several masking probabilities (and 0): hidden-joint and reconstruction errors."""
     rows = []
     for p in sorted({0.0, *probabilities}):
         tic = time.perf_counter()
-        imp = posetok_imputer(n_epochs, p, encoder_depth, seed, len(X_train)).fit(X_train)
+        imp = posetok_imputer(n_epochs, p, encoder_depth, seed, len(X_train), training_factor).fit(X_train)
         row = {"data": name, "mask_probability": p, "fit_s": time.perf_counter() - tic,
                "training": training_length(imp.tokenizer_),
                **{s: err for s, (err, _) in hidden_errors(imp, X_test, unit, seed).items()}}
@@ -142,11 +141,12 @@ def mask_sweep(name, X_train, X_test, unit, n_epochs, probabilities, encoder_dep
 
 
 def run(name, X_train, X_test, unit, n_epochs, mask_probability, encoder_depth, seed=0, mask_cost=True,
-        transform_options=True):
+        transform_options=True, training_factor=1.0):
     """Every imputer on one dataset; with ``transform_options``, also PoseImputer's ``decode="latent"`` and
     test-time mirroring on the same fitted tokenizer (no second fit)."""
     imputers = {
-        "posetok PoseImputer": posetok_imputer(n_epochs, mask_probability, encoder_depth, seed, len(X_train)),
+        "posetok PoseImputer": posetok_imputer(n_epochs, mask_probability, encoder_depth, seed, len(X_train),
+                                               training_factor),
         "SimpleImputer(mean)": SimpleImputer(strategy="mean"),
         "KNNImputer": KNNImputer(),
         "IterativeImputer": IterativeImputer(random_state=seed, max_iter=10),
@@ -212,8 +212,6 @@ def main():
     if args.training_factor != 1 and (args.n_epochs or args.quick):
         parser.error("--training-factor scales PoseImputer's own training length; it does not combine with "
                      "--n-epochs or --quick")
-    global TRAINING_FACTOR
-    TRAINING_FACTOR = args.training_factor
     n_coco, n_stick, n_epochs = (8000, 3000, 10) if args.quick else (20000, 10000, None)
     n_coco, n_epochs = args.n_coco or n_coco, args.n_epochs or n_epochs
     rng = np.random.default_rng(0)
@@ -227,7 +225,7 @@ def main():
     print(f"COCO: {len(X_tr)} train persons, {len(X_va)} val persons"
           f"{' (the complete ones)' if args.complete else ''}; posetok "
           f"{'the default training length' if n_epochs is None else f'{n_epochs} epochs'}"
-          f"{f' x {TRAINING_FACTOR:g}' if TRAINING_FACTOR != 1 else ''}, "  # (refused with --n-epochs)
+          f"{f' x {args.training_factor:g}' if args.training_factor != 1 else ''}, "  # (refused with --n-epochs)
           f"encoder depth {args.encoder_depth}; seed {args.seed}", flush=True)
     datasets = [("COCO val", X_tr, X_va, 100 / 1.25)]
     if not args.coco_only:
@@ -236,12 +234,14 @@ def main():
         datasets.append(("stick figures", X_st, X_st_test, 1.0))
     if args.mask_sweep:
         rows = [r for data in datasets
-                for r in mask_sweep(*data, n_epochs, args.mask_sweep, args.encoder_depth, seed=args.seed)]
+                for r in mask_sweep(*data, n_epochs, args.mask_sweep, args.encoder_depth, seed=args.seed,
+                                    training_factor=args.training_factor)]
     else:
         rows = [r for data in datasets
                 for r in run(*data, n_epochs, args.mask_probability, args.encoder_depth, seed=args.seed,
                              mask_cost=not args.skip_mask_cost,
-                             transform_options=not args.skip_transform_options)]
+                             transform_options=not args.skip_transform_options,
+                             training_factor=args.training_factor)]
         print()
         print("| data | hidden | imputer | error on hidden joints |")
         print("|---|---|---|---|")

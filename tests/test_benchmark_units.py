@@ -93,7 +93,6 @@ def test_imputation_benchmark_training_factor_scales_the_default_training_length
 
     default = default_tokenizer_params(8475)
     assert imputation.posetok_imputer(None, 0.3, 4, 0, 8475).tokenizer.n_epochs == default["n_epochs"]
-    monkeypatch.setattr(imputation, "TRAINING_FACTOR", 2.0)
-    tokenizer = imputation.posetok_imputer(None, 0.3, 4, 0, 8475).tokenizer
+    tokenizer = imputation.posetok_imputer(None, 0.3, 4, 0, 8475, training_factor=2.0).tokenizer
     assert (tokenizer.n_epochs, tokenizer.batch_size) == (2 * default["n_epochs"], default["batch_size"])
-    assert imputation.posetok_imputer(20, 0.3, 4, 0, 8475).tokenizer.n_epochs == 20  # explicit epochs unscaled
+    assert imputation.posetok_imputer(20, 0.3, 4, 0, 8475, training_factor=2.0).tokenizer.n_epochs == 20  # unscaled
