@@ -341,15 +341,13 @@ class EMAQuantizer(nn.Module):
         ``one_hot`` by a product with a one-hot matrix of (rows x V) per codebook
         (140 MB per batch for the official 34 x 2048 size).
         """
-        flat = z.reshape(-1, z.shape[-1])
         if not one_hot:
-            rows = self.flat_ids(indices).reshape(-1)
-            return flat.new_zeros(self.n_codes, flat.shape[-1]).index_add_(0, rows, flat)
-        if self.n_books is None:
-            return F.one_hot(indices.reshape(-1), self.codebook_size).to(flat.dtype).T @ flat
-        books = z.reshape(-1, self.n_books, z.shape[-1]).transpose(0, 1)  # (M, rows, D)
-        assigned = F.one_hot(indices.reshape(-1, self.n_books).T, self.codebook_size).to(flat.dtype)  # (M, rows, V)
-        return (assigned.transpose(1, 2) @ books).reshape(-1, z.shape[-1])
+            flat = z.reshape(-1, z.shape[-1])
+            return flat.new_zeros(self.n_codes, flat.shape[-1]).index_add_(0, self.flat_ids(indices).reshape(-1), flat)
+        books = self.n_books or 1  # a shared codebook: every vector in one group
+        groups = z.reshape(-1, books, z.shape[-1]).transpose(0, 1)  # (books, rows, D)
+        assigned = F.one_hot(indices.reshape(-1, books).T, self.codebook_size).to(z.dtype)  # (books, rows, V)
+        return (assigned.transpose(1, 2) @ groups).reshape(-1, z.shape[-1])
 
     @torch.no_grad()
     def _update_ema_(self, z: torch.Tensor, indices: torch.Tensor) -> None:
