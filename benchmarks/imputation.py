@@ -7,6 +7,7 @@ Run from the repository root (COCO needs ../shared/data):
     python benchmarks/imputation.py --coco-only --mask-sweep 0.2 0.3 0.4 0.5   # posetok only
     python benchmarks/imputation.py --coco-only --complete   # complete train and val persons only
     python benchmarks/imputation.py --coco-only --complete --training-factor 2   # posetok trained twice as long
+    python benchmarks/imputation.py --coco-only --complete --width 128   # posetok's encoder and decoder wider
 
 Visible joints of held-out poses are hidden at random (1, 3 or 6 per pose, or 30 % of
 them); every imputer is fitted on the same training poses in the same frame (COCO:
@@ -98,13 +99,14 @@ def reconstruction_error(tokenizer, X_test, unit):
     return float(mpjpe(complete, tokenizer.inverse_transform(tokenizer.transform(complete))) * unit), len(complete)
 
 
-def posetok_imputer(n_epochs, mask_probability, encoder_depth, seed, n_train, training_factor=1.0):
+def posetok_imputer(n_epochs, mask_probability, encoder_depth, seed, n_train, training_factor=1.0, width=None):
     """PoseImputer with its default tokenizer, but for the parameters a run varies.
 
     ``n_epochs=None`` keeps the default's training length for ``n_train`` poses
     (``default_tokenizer_params``), its epochs times ``training_factor``; a number of
     epochs trains that long in the tokenizer's default batches of 512, as this
-    benchmark did before that rule.
+    benchmark did before that rule. ``width`` sets the encoder's and the decoder's
+    mixer width (None: the default's).
     """
     if n_epochs is None:  # the parameters PoseImputer() gives its tokenizer for n_train poses
         params = default_tokenizer_params(n_train)
@@ -112,6 +114,8 @@ def posetok_imputer(n_epochs, mask_probability, encoder_depth, seed, n_train, tr
     else:
         params = {**DEFAULT_TOKENIZER_PARAMS, "n_epochs": n_epochs}
     params.update(mask_probability=mask_probability, encoder_depth=encoder_depth, random_state=seed)
+    if width is not None:
+        params.update(encoder_width=width, decoder_width=width)
     return PoseImputer(PoseTokenizer(**params))
 
 
@@ -119,12 +123,13 @@ def training_length(tokenizer):
     return f"{tokenizer.n_epochs} epochs of {tokenizer.batch_size}"
 
 
-def mask_sweep(name, X_train, X_test, unit, n_epochs, probabilities, encoder_depth, seed=0, training_factor=1.0):
+def mask_sweep(name, X_train, X_test, unit, n_epochs, probabilities, encoder_depth, seed=0, training_factor=1.0,
+               width=None):
     """posetok alone at several masking probabilities (and 0): hidden-joint and reconstruction errors."""
     rows = []
     for p in sorted({0.0, *probabilities}):
         tic = time.perf_counter()
-        imp = posetok_imputer(n_epochs, p, encoder_depth, seed, len(X_train), training_factor).fit(X_train)
+        imp = posetok_imputer(n_epochs, p, encoder_depth, seed, len(X_train), training_factor, width).fit(X_train)
         row = {"data": name, "mask_probability": p, "fit_s": time.perf_counter() - tic,
                "training": training_length(imp.tokenizer_),
                **{s: err for s, (err, _) in hidden_errors(imp, X_test, unit, seed).items()}}
@@ -141,12 +146,12 @@ def mask_sweep(name, X_train, X_test, unit, n_epochs, probabilities, encoder_dep
 
 
 def run(name, X_train, X_test, unit, n_epochs, mask_probability, encoder_depth, seed=0, mask_cost=True,
-        transform_options=True, training_factor=1.0):
+        transform_options=True, training_factor=1.0, width=None):
     """Every imputer on one dataset; with ``transform_options``, also PoseImputer's ``decode="latent"`` and
     test-time mirroring on the same fitted tokenizer (no second fit)."""
     imputers = {
         "posetok PoseImputer": posetok_imputer(n_epochs, mask_probability, encoder_depth, seed, len(X_train),
-                                               training_factor),
+                                               training_factor, width),
         "SimpleImputer(mean)": SimpleImputer(strategy="mean"),
         "KNNImputer": KNNImputer(),
         "IterativeImputer": IterativeImputer(random_state=seed, max_iter=10),
@@ -197,6 +202,8 @@ def main():
                         help="posetok's masking in fit (default: PoseImputer's)")
     parser.add_argument("--encoder-depth", type=int, default=DEFAULT_TOKENIZER_PARAMS["encoder_depth"],
                         help="posetok's encoder depth (default: PoseImputer's)")
+    parser.add_argument("--width", type=int, default=None,
+                        help="posetok's encoder and decoder mixer width (default: PoseImputer's, 64)")
     parser.add_argument("--mask-sweep", type=float, nargs="+", default=None, metavar="P",
                         help="fit posetok alone at these masking probabilities (and 0); no other imputers")
     parser.add_argument("--skip-mask-cost", action="store_true",
@@ -207,6 +214,8 @@ def main():
                         help="seeds posetok's fit, IterativeImputer and which joints are hidden (a replicate)")
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
+    if args.width is not None and args.width < 1:
+        parser.error("--width must be a positive integer")
     if args.training_factor <= 0:
         parser.error("--training-factor must be positive")
     if args.training_factor != 1 and (args.n_epochs or args.quick):
@@ -226,7 +235,8 @@ def main():
           f"{' (the complete ones)' if args.complete else ''}; posetok "
           f"{'the default training length' if n_epochs is None else f'{n_epochs} epochs'}"
           f"{f' x {args.training_factor:g}' if args.training_factor != 1 else ''}, "  # (refused with --n-epochs)
-          f"encoder depth {args.encoder_depth}; seed {args.seed}", flush=True)
+          f"encoder depth {args.encoder_depth}{f', width {args.width}' if args.width else ''}; seed {args.seed}",
+          flush=True)
     datasets = [("COCO val", X_tr, X_va, 100 / 1.25)]
     if not args.coco_only:
         X_st, _ = make_stick_figures(n_stick, random_state=0)
@@ -235,13 +245,13 @@ def main():
     if args.mask_sweep:
         rows = [r for data in datasets
                 for r in mask_sweep(*data, n_epochs, args.mask_sweep, args.encoder_depth, seed=args.seed,
-                                    training_factor=args.training_factor)]
+                                    training_factor=args.training_factor, width=args.width)]
     else:
         rows = [r for data in datasets
                 for r in run(*data, n_epochs, args.mask_probability, args.encoder_depth, seed=args.seed,
                              mask_cost=not args.skip_mask_cost,
                              transform_options=not args.skip_transform_options,
-                             training_factor=args.training_factor)]
+                             training_factor=args.training_factor, width=args.width)]
         print()
         print("| data | hidden | imputer | error on hidden joints |")
         print("|---|---|---|---|")

@@ -96,3 +96,14 @@ def test_imputation_benchmark_training_factor_scales_the_default_training_length
     tokenizer = imputation.posetok_imputer(None, 0.3, 4, 0, 8475, training_factor=2.0).tokenizer
     assert (tokenizer.n_epochs, tokenizer.batch_size) == (2 * default["n_epochs"], default["batch_size"])
     assert imputation.posetok_imputer(20, 0.3, 4, 0, 8475, training_factor=2.0).tokenizer.n_epochs == 20  # unscaled
+
+
+def test_imputation_benchmark_width_sets_both_mixer_widths_and_nothing_else(monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    imputation = importlib.import_module("imputation")
+
+    default = imputation.posetok_imputer(None, 0.3, 4, 0, 8475).tokenizer.get_params()
+    wide = imputation.posetok_imputer(None, 0.3, 4, 0, 8475, width=128).tokenizer.get_params()
+    assert (default["encoder_width"], default["decoder_width"]) == (64, 64)
+    assert (wide["encoder_width"], wide["decoder_width"]) == (128, 128)
+    assert {k: v for k, v in wide.items() if v != default[k]} == {"encoder_width": 128, "decoder_width": 128}
