@@ -10,6 +10,7 @@ Run from the repository root:
     python benchmarks/stick_figures_3d.py --sizes 10000 --codebooks  # ~256 bits with larger codebooks, ~14 min
     python benchmarks/stick_figures_3d.py --sizes 10000 --per-token  # per-token codebooks, ~25 min
     python benchmarks/stick_figures_3d.py --sizes 30000 --large-per-token  # more data, ~25 min
+    python benchmarks/stick_figures_3d.py --sizes 10000 --rotations  # rotation augmentation, ~35 min
 
 Two configurations, fitted on ``(n, 13, 3)`` arrays from ``make_stick_figures_3d`` (so
 ``n_dims`` is read from the array) and evaluated on 2 000 held-out figures of another seed:
@@ -29,7 +30,9 @@ default's 256 bits of tokens split into 32 tokens x 256 codes (the default), 64 
 ``--codebooks`` about the same bits as fewer tokens of larger codebooks: 23 x 2048 codes (253
 bits) and 21 x 4096 (252 bits); ``--per-token`` the default's 32 x 256 and 23 x 2048 codes with
 one codebook per token position (``codebooks="per_token"``) beside the shared one;
-``--large-per-token`` the per-token 23 x 2048 codes alone beside the default. Codebook
+``--large-per-token`` the per-token 23 x 2048 codes alone beside the default; ``--rotations`` the
+default and the per-token 23 x 2048 codes, each also with ``rotation_range=180, rotation_axis=1``
+(training poses turned at random about the vertical, afresh in every batch). Codebook
 usage counts (position, code) pairs for per-token codebooks.
 """
 
@@ -79,6 +82,11 @@ CONFIG_SETS = {
                   "23 tokens x 2048 codes": dict(n_tokens=23, codebook_size=2048), **PER_TOKEN_23x2048},
     # that configuration alone beside the default (for larger training sets)
     "per_token_large": PER_TOKEN_23x2048,
+    # training poses turned at random about the vertical (y) axis, afresh in every batch
+    "rotations": {"default, rotation_range=180 about y": dict(rotation_range=180, rotation_axis=1),
+                  **PER_TOKEN_23x2048,
+                  "23 tokens x 2048 codes, per-token, rotation_range=180 about y":
+                      dict(**PER_TOKEN_23x2048[next(iter(PER_TOKEN_23x2048))], rotation_range=180, rotation_axis=1)},
 }
 
 
@@ -113,6 +121,9 @@ def main():
                        help="instead: 32 x 256 and 23 x 2048 codes with a shared and with per-token codebooks")
     which.add_argument("--large-per-token", dest="configs", action="store_const", const="per_token_large",
                        help="instead: 23 x 2048 codes with per-token codebooks alone beside the default")
+    which.add_argument("--rotations", dest="configs", action="store_const", const="rotations",
+                       help="instead: the default and per-token 23 x 2048 codes, each with and without "
+                            "rotation_range=180 about the vertical axis")
     parser.add_argument("--long-training", action="store_true",
                         help="PoseImputer's training length for the data size instead of 60 epochs of 512")
     args = parser.parse_args()

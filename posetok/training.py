@@ -83,6 +83,12 @@ class TrainConfig:
     commitment_weight: float = 1.0
     smooth_l1_beta: float = 0.01
     mask_probability: float = 0.0
+    # random rotations of the training poses: the largest angle (radians; 0 turns nothing), the two
+    # coordinate axes of the plane turned in, and the offset (K, n_dims) that maps the network's
+    # normalised keypoints to the data's frame up to scale (the normaliser's mean over its scale)
+    rotation_range: float = 0.0
+    rotation_plane: tuple = (0, 1)
+    rotation_offset: torch.Tensor | None = None
     dead_code_threshold: float = 0.05
     kmeans_max_vectors: int = 20000
 
@@ -187,12 +193,15 @@ def _cosine_with_warmup(step: int, total: int, warmup: int) -> float:
 
 
 def train_step(net, batch_kp, batch_obs, optimizer, config: TrainConfig, quantize: bool, generator, comm=None):
-    """One optimisation step; returns the losses, the indices and the token vectors.
+    """One optimisation step; returns the losses, the indices, the token vectors, the
+    reconstruction and its target (the batch, turned when ``config.rotation_range`` is set).
 
     With a distributed ``comm`` the gradients are averaged over ranks before
     the step, and a non-finite loss on any rank stops every rank.
     """
     comm = LocalComm() if comm is None else comm
+    if config.rotation_range > 0:
+        batch_kp = rotate_poses(batch_kp, batch_obs, config, generator)
     inputs_observed = batch_obs
     if config.mask_probability > 0:
         drop = torch.rand(batch_obs.shape, generator=generator, device="cpu").to(batch_obs.device)
@@ -209,7 +218,30 @@ def train_step(net, batch_kp, batch_obs, optimizer, config: TrainConfig, quantiz
     if comm.world_size > 1:
         _average_gradients(optimizer, comm, finite)
     optimizer.step()
-    return rec_loss.detach(), commitment.detach(), indices, z.detach(), recon.detach()
+    return rec_loss.detach(), commitment.detach(), indices, z.detach(), recon.detach(), batch_kp
+
+
+def rotate_poses(keypoints, observed, config: TrainConfig, generator):
+    """Each pose of a batch turned about the centroid of its observed joints by its own angle.
+
+    The angles are uniform in ``[-rotation_range, rotation_range]`` and turn the plane of the
+    axes ``rotation_plane`` (in 3-D, about the third axis). The turn is made in the data's frame:
+    the normalised keypoints plus ``rotation_offset`` are the data's coordinates over one global
+    scale, so a rotation there is a rotation of the poses as given. Missing joints (at 0, out of
+    the loss and the encoder's input) are moved too, and stay out of both.
+    """
+    offset = config.rotation_offset.to(keypoints.device, keypoints.dtype)
+    u = keypoints + offset
+    weight = observed.unsqueeze(-1).to(u.dtype)
+    centre = (u * weight).sum(1, keepdim=True) / weight.sum(1, keepdim=True).clamp_min(1.0)
+    angle = (2 * torch.rand(len(u), generator=generator, device="cpu") - 1) * config.rotation_range
+    cos, sin = angle.cos().to(u)[:, None], angle.sin().to(u)[:, None]
+    i, j = config.rotation_plane
+    d = u - centre
+    turned = d.clone()
+    turned[..., i] = cos * d[..., i] - sin * d[..., j]
+    turned[..., j] = sin * d[..., i] + cos * d[..., j]
+    return turned + centre - offset
 
 
 _DIVERGED = "the training loss became non-finite; lower learning_rate, or check X for extreme outliers"
@@ -254,7 +286,8 @@ def run_epoch(net, data, optimizer, scheduler, config, quantize, generator, comm
     sums = torch.zeros(4, dtype=torch.float64)  # reconstruction, commitment, joint error, joints
     n_reseeded = 0
     for kp, obs in data.batches(local_batch, generator, n_steps):
-        rec, commit, indices, z, recon = train_step(net, kp, obs, optimizer, config, quantize, generator, comm)
+        # (the target is the batch as trained on: turned, with rotations)
+        rec, commit, indices, z, recon, kp = train_step(net, kp, obs, optimizer, config, quantize, generator, comm)
         scheduler.step()
         e, w = joint_error(recon, kp, obs.to(recon.dtype))
         sums += torch.tensor([float(rec), float(commit), e, w], dtype=torch.float64)
