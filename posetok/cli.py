@@ -413,10 +413,18 @@ def fit(args):
     params = dict(n_tokens=args.n_tokens, codebook_size=args.codebook_size, codebooks=args.codebooks,
                   refinement_stages=args.refinement_stages,
                   refinement_codebook_size=args.refinement_codebook_size, normalize=args.normalize,
-                  mask_probability=args.mask_probability, n_epochs=args.n_epochs, random_state=args.seed,
+                  mask_probability=args.mask_probability, rotation_range=args.rotation_range,
+                  rotation_axis=args.rotation_axis, n_epochs=args.n_epochs, random_state=args.seed,
                   device=args.device, n_threads=args.n_threads, verbose=0 if args.quiet else 1)
     if X.ndim == 2:  # a flat .npy file: --n-dims says how to read it
         params["n_dims"] = args.n_dims
+    try:  # told before the fit, in one line
+        checked = PoseTokenizer(**params)
+        checked._validate_params()
+        checked._rotation_plane(X.shape[2] if X.ndim == 3 else args.n_dims or 2)
+    except ValueError as exc:
+        raise CommandError(str(exc).replace("rotation_range", "--rotation-range").replace(
+            "rotation_axis", "--rotation-axis")) from exc
     n_poses = len(X)
     with process_group(args.device) as (rank, world):
         if world > 1:  # under torchrun: each rank fits on its share of the poses, rank 0 writes the model
@@ -596,6 +604,10 @@ def _parser():
     p.add_argument("--normalize", choices=("dataset", "pose"), default="pose",
                    help="default pose: each pose framed by its own box, so any pixel scale works")
     p.add_argument("--mask-probability", type=float, default=0.3)
+    p.add_argument("--rotation-range", type=float, default=0.0,
+                   help="turn each training pose by a random angle up to this many degrees (0-180; default 0)")
+    p.add_argument("--rotation-axis", type=int, default=None,
+                   help="for 3-D poses with --rotation-range: the vertical axis turned about (1 y up, 2 z up)")
     p.add_argument("--boxes", action="store_true",
                    help="fit with the file's person boxes ('bbox'), so that tokenize can frame poses by them "
                         "(with --normalize pose)")

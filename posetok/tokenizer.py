@@ -742,13 +742,13 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
         state.setdefault("rotation_axis", None)
         super().__setstate__(state)
 
-    def _rotation(self, n_dims, normalizer):
-        """TrainConfig's rotation fields for poses of ``n_dims`` coordinates: none without ``rotation_range``;
-        a clear error where the turn is not defined."""
+    def _rotation_plane(self, n_dims):
+        """The two axes turned by ``rotation_range`` for poses of ``n_dims`` coordinates (None without
+        a turn); a clear error where the turn is not defined."""
         if self.rotation_range == 0:
             if self.rotation_axis is not None and n_dims != 3:
                 raise ValueError(f"rotation_axis is for 3-D poses; these poses have n_dims={n_dims}: leave it None")
-            return {}
+            return None
         if n_dims == 2:
             if self.rotation_axis is not None:
                 raise ValueError("2-D poses turn in their only plane: leave rotation_axis None "
@@ -761,6 +761,13 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
             plane = tuple(a for a in range(3) if a != self.rotation_axis)
         else:
             raise ValueError(f"rotation_range turns 2-D or 3-D poses; these poses have n_dims={n_dims}: leave it 0")
+        return plane
+
+    def _rotation(self, n_dims, normalizer):
+        """TrainConfig's rotation fields for poses of ``n_dims`` coordinates: none without ``rotation_range``."""
+        plane = self._rotation_plane(n_dims)
+        if plane is None:
+            return {}
         offset = np.asarray(normalizer.mean, dtype=np.float64).reshape(-1, n_dims) / normalizer.scale
         return {"rotation_range": math.radians(self.rotation_range), "rotation_plane": plane,
                 "rotation_offset": torch.as_tensor(offset, dtype=torch.float32)}

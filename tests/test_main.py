@@ -338,3 +338,24 @@ def test_box_options_without_boxes_get_one_line(capsys, tmp_path, box_model_file
     np.savez(tmp_path / "bad.npz", keypoints=X.reshape(5, 13, 2), bbox=np.ones((5, 3)))
     assert "'bbox' must be numbers of shape (5, 4)" in _file_error(
         capsys, ["tokenize", str(tmp_path / "bad.npz"), "-o", str(tmp_path / "t.npz"), "--model", str(box_model_file)])
+
+
+def test_fit_turns_training_poses_and_refuses_a_turn_without_an_axis(capsys, tmp_path):
+    import numpy as np
+
+    from posetok.datasets import make_stick_figures, make_stick_figures_3d
+
+    X, _ = make_stick_figures(200, random_state=0)
+    np.savez(tmp_path / "kp.npz", keypoints=X.reshape(200, 13, 2))
+    model = tmp_path / "turned.posetok"
+    small = ["--n-tokens", "4", "--codebook-size", "8", "--n-epochs", "1", "--quiet"]
+    assert main(["fit", str(tmp_path / "kp.npz"), "-o", str(model), *small, "--rotation-range", "30"]) == 0
+    assert PoseTokenizer.load(model).get_params()["rotation_range"] == 30
+    X3, _ = make_stick_figures_3d(200, random_state=0)
+    np.savez(tmp_path / "kp3.npz", keypoints=X3)
+    argv = ["fit", str(tmp_path / "kp3.npz"), "-o", str(tmp_path / "m3.posetok"), *small, "--rotation-range", "90"]
+    assert "set --rotation-axis" in _file_error(capsys, argv)
+    assert "--rotation-range" in _file_error(capsys, [*argv[:-1], "200"])  # more than 180 degrees
+    assert not (tmp_path / "m3.posetok").exists()  # refused before the fit
+    assert main([*argv, "--rotation-axis", "1"]) == 0
+    assert PoseTokenizer.load(tmp_path / "m3.posetok").rotation_axis == 1
