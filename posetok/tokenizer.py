@@ -763,14 +763,15 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
             raise ValueError(f"rotation_range turns 2-D or 3-D poses; these poses have n_dims={n_dims}: leave it 0")
         return plane
 
-    def _rotation(self, n_dims, normalizer):
-        """TrainConfig's rotation fields for poses of ``n_dims`` coordinates: none without ``rotation_range``."""
+    def _rotation(self, n_dims, normalizer, device):
+        """TrainConfig's rotation fields for poses of ``n_dims`` coordinates: none without ``rotation_range``;
+        the offset is made on the training ``device`` once, not copied there at every step."""
         plane = self._rotation_plane(n_dims)
         if plane is None:
             return {}
         offset = np.asarray(normalizer.mean, dtype=np.float64).reshape(-1, n_dims) / normalizer.scale
         return {"rotation_range": math.radians(self.rotation_range), "rotation_plane": plane,
-                "rotation_offset": torch.as_tensor(offset, dtype=torch.float32)}
+                "rotation_offset": torch.as_tensor(offset, dtype=torch.float32, device=device)}
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -912,7 +913,7 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
             learning_rate=self.learning_rate,
             commitment_weight=self.commitment_weight,
             mask_probability=self.mask_probability,
-            **self._rotation(n_dims, normalizer),
+            **self._rotation(n_dims, normalizer, device),
         )
 
         n_total = train_config.pretrain_epochs + train_config.n_epochs
@@ -1114,7 +1115,7 @@ class PoseTokenizer(TransformerMixin, BaseEstimator):
         device = _resolve_device(self.device)
         train_config = TrainConfig(batch_size=self.batch_size, learning_rate=self.learning_rate,
                                    commitment_weight=self.commitment_weight, mask_probability=self.mask_probability,
-                                   **self._rotation(n_dims, normalizer))
+                                   **self._rotation(n_dims, normalizer, device))
         generator = torch.Generator().manual_seed(seed + calls)
         devices = [device.index or 0] if device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices):

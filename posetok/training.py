@@ -230,7 +230,7 @@ def rotate_poses(keypoints, observed, config: TrainConfig, generator):
     scale, so a rotation there is a rotation of the poses as given. Missing joints (at 0, out of
     the loss and the encoder's input) are moved too, and stay out of both.
     """
-    offset = config.rotation_offset.to(keypoints.device, keypoints.dtype)
+    offset = config.rotation_offset  # on the batch's device (PoseTokenizer makes it there)
     u = keypoints + offset
     weight = observed.unsqueeze(-1).to(u.dtype)
     centre = (u * weight).sum(1, keepdim=True) / weight.sum(1, keepdim=True).clamp_min(1.0)
