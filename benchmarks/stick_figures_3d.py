@@ -62,8 +62,9 @@ def body_height(X):
 
 DEFAULT = {"default: 32 tokens x 256 codes": {}}
 # the best tokens-only configuration measured (253 bits)
-PER_TOKEN_23x2048 = {"23 tokens x 2048 codes, per-token codebooks": dict(n_tokens=23, codebook_size=2048,
-                                                                        codebooks="per_token")}
+PER_TOKEN_PARAMS = dict(n_tokens=23, codebook_size=2048, codebooks="per_token")
+PER_TOKEN_23x2048 = {"23 tokens x 2048 codes, per-token codebooks": PER_TOKEN_PARAMS}
+TURNED = dict(rotation_range=180, rotation_axis=1)  # every way about the vertical (y up)
 # each set of configurations is measured beside the default, in the same run
 CONFIG_SETS = {
     "standard": {"8 tokens x 256 + 2 refinement stages x 128":
@@ -83,10 +84,8 @@ CONFIG_SETS = {
     # that configuration alone beside the default (for larger training sets)
     "per_token_large": PER_TOKEN_23x2048,
     # training poses turned at random about the vertical (y) axis, afresh in every batch
-    "rotations": {"default, rotation_range=180 about y": dict(rotation_range=180, rotation_axis=1),
-                  **PER_TOKEN_23x2048,
-                  "23 tokens x 2048 codes, per-token, rotation_range=180 about y":
-                      dict(**PER_TOKEN_23x2048[next(iter(PER_TOKEN_23x2048))], rotation_range=180, rotation_axis=1)},
+    "rotations": {"default, rotation_range=180 about y": TURNED, **PER_TOKEN_23x2048,
+                  "23 tokens x 2048 codes, per-token, rotation_range=180 about y": {**PER_TOKEN_PARAMS, **TURNED}},
 }
 
 
