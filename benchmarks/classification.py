@@ -3,7 +3,7 @@
     python benchmarks/classification.py [--quick] [--sizes 0.05 0.2 1.0] [--seeds 0 1 2]
         [--levels frame video] [--skip-stick-figures] [--skip-reduced | --reduced-only] [--cs C ...] [--max-iter N]
         [--mask-probabilities P ...] [--tokenizer-params JSON ...] [--recipes-only] [--second-tokenizer]
-        [--validation] [--json PATH]
+        [--validation] [--normalization {box,pose}] [--json PATH]
 
 The protocol of issue 14, one run, everything side by side:
 
@@ -43,6 +43,8 @@ with a tokenizer of those parameters; ``--recipes-only`` runs only the reference
 (frame: coordinates; video: mean+std pooled coordinates) and the recommended rows.
 ``--second-tokenizer`` adds, at video level, the per-frame features of two tokenizers of the same
 parameters and different seeds side by side, alone and beside the motion tokens'.
+``--normalization pose`` normalises each Penn Action frame by its own joints instead of its person box
+(centred on their mean, divided by their mean distance to it), as issue 14's held-out data set was.
 ``--validation`` tests on a fixed quarter of the training videos instead of the official
 test videos, so that a recipe can be chosen without the test split.
 ``--levels`` runs frame or video level only (the stick figures are
@@ -139,6 +141,24 @@ def choose_videos(video, y, train, fraction, seed):
         vids = np.unique(video[train & (y == action)])
         chosen += list(rng.choice(vids, max(2, int(round(fraction * len(vids)))), replace=False))
     return np.isin(video, chosen) & train
+
+
+def normalize_per_pose(X):
+    """Each frame centred on its visible joints' mean and divided by their mean distance to it (the
+    normalisation of issue 14's held-out action data set; no person box). Frames with fewer than two
+    visible joints, or all of them at one point, have no scale and are left out: returns the frames
+    and the mask of those kept."""
+    kp = X.reshape(len(X), -1, 2)
+    visible = ~np.isnan(kp[..., 0])
+    ok = visible.sum(1) >= 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # the mean of a frame without a joint
+        centre = np.nanmean(kp, axis=1, keepdims=True)
+        scale = np.nanmean(np.linalg.norm(kp - centre, axis=2), axis=1)
+    # a spread of rounding error is no scale either
+    ok &= np.isfinite(scale) & (scale > 1e-9 * (1 + np.abs(centre).max(axis=(1, 2))))
+    out = (kp[ok] - centre[ok]) / scale[ok, None, None]
+    return out.reshape(int(ok.sum()), -1), ok
 
 
 def drop_joints(X, joints):
@@ -405,6 +425,9 @@ def main():
     parser.add_argument("--validation", action="store_true",
                         help="test on a quarter of the training videos instead of the official test videos "
                              "(to choose a recipe without them); sizes are fractions of the other three quarters")
+    parser.add_argument("--normalization", choices=["box", "pose"], default="box",
+                        help="Penn Action frames: box-normalised (default, as the example) or each centred on its "
+                             "visible joints' mean and divided by their mean distance to it (no box)")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     if args.quick and args.reduced_only:
@@ -427,6 +450,13 @@ def main():
                 stick_run(n_train, seed, n_epochs, rows, variants, args.recipes_only)
     if args.data.exists():
         X, y, video, train = prepare(load_penn_action(args.data))
+        suffix = ", per-pose normalised" if args.normalization == "pose" else ""
+        if args.normalization == "pose":
+            # box normalisation is a shift and one scale per frame, so this is the same as from pixels
+            X, ok = normalize_per_pose(X)
+            y, video, train = y[ok], video[ok], train[ok]
+            print(f"per-pose normalisation: {int((~ok).sum())} frames with fewer than two distinct visible "
+                  "joints left out", flush=True)
         if args.validation:
             # a quarter of each action's training videos (fixed draw) becomes the test set; the official
             # test videos are left out, so a recipe can be chosen without looking at them
@@ -436,7 +466,7 @@ def main():
                   "held out as the test set; the official test videos unused", flush=True)
         for fraction in ([] if args.reduced_only else sizes):
             for seed in seeds:
-                penn_run(X, y, video, train, fraction, seed, n_epochs, rows, "Penn Action", PENN_JOINTS,
+                penn_run(X, y, video, train, fraction, seed, n_epochs, rows, "Penn Action" + suffix, PENN_JOINTS,
                          levels=args.levels, variants=variants, recipes_only=args.recipes_only,
                          second_tokenizer=args.second_tokenizer)
         if not (args.quick or args.skip_reduced):
@@ -445,7 +475,7 @@ def main():
             middle = sorted(sizes)[len(sizes) // 2]
             for seed in seeds:
                 penn_run(Xr[ok], y[ok], video[ok], train[ok], middle, seed, n_epochs, rows,
-                         "Penn Action, 10 joints", kept, levels=args.levels, variants=variants,
+                         "Penn Action, 10 joints" + suffix, kept, levels=args.levels, variants=variants,
                          recipes_only=args.recipes_only, second_tokenizer=args.second_tokenizer)
     else:
         print(f"{args.data} not found: Penn Action skipped (see the script's docstring for the data)")

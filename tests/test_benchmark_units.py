@@ -86,6 +86,26 @@ def test_classification_benchmark_records_what_its_figures_may_depend_on(monkeyp
     json.dumps(env)  # written into the results file beside each row
 
 
+def test_classification_benchmark_per_pose_normalisation_ignores_the_box(monkeypatch):
+    # --normalization pose: a frame's own joints set its centre and scale, so any shift and scale of a
+    # frame give the same features; frames without two distinct visible joints are left out
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    classification = importlib.import_module("classification")
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(6, 5, 2))
+    X[1, 2:] = np.nan  # three hidden joints: the visible ones set centre and scale
+    X[4, 1:] = np.nan  # one visible joint: no scale
+    X[5] = 3.0  # every joint at one point: no scale
+    moved = X * rng.uniform(0.5, 4, (6, 1, 1)) + rng.normal(size=(6, 1, 2)) * 10
+    out, ok = classification.normalize_per_pose(X.reshape(6, -1))
+    np.testing.assert_array_equal(ok, [True, True, True, True, False, False])
+    np.testing.assert_allclose(classification.normalize_per_pose(moved.reshape(6, -1))[0], out, atol=1e-12)
+    kp = out.reshape(4, 5, 2)
+    np.testing.assert_allclose(np.nanmean(kp, axis=1), 0, atol=1e-12)
+    np.testing.assert_allclose(np.nanmean(np.linalg.norm(kp, axis=2), axis=1), 1)
+    np.testing.assert_array_equal(np.isnan(kp), np.isnan(X[:4]))
+
+
 def test_imputation_benchmark_training_factor_scales_the_default_training_length(monkeypatch):
     monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
     imputation = importlib.import_module("imputation")
