@@ -471,6 +471,11 @@ def main():
                          second_tokenizer=args.second_tokenizer)
         if not (args.quick or args.skip_reduced):
             Xr, ok = drop_joints(X, REDUCED_DROP)
+            if args.normalization == "pose":  # normalised again by the joints that are left
+                kept_rows = np.flatnonzero(ok)
+                renormalised, scaled = normalize_per_pose(Xr[kept_rows])
+                Xr[kept_rows[scaled]] = renormalised
+                ok[kept_rows[~scaled]] = False
             kept = [name for j, name in enumerate(PENN_JOINTS) if j not in REDUCED_DROP]
             middle = sorted(sizes)[len(sizes) // 2]
             for seed in seeds:
