@@ -1,3 +1,4 @@
+import os
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +24,20 @@ TINY = dict(
     batch_size=64,
     random_state=0,
 )
+
+
+def pytest_configure(config):
+    """Under pytest-xdist (``pytest -n N``), share the cores between the workers: each worker, and
+    each process a test starts (``torchrun``, the CLI, Dask workers, benchmark scripts), gets its
+    share of the threads instead of all of them, so N workers do not run N times as many threads as
+    there are cores (oversubscribed torch threads spin and slow every fit)."""
+    workers = os.environ.get("PYTEST_XDIST_WORKER_COUNT")
+    if workers:
+        import torch
+
+        share = max(1, (os.cpu_count() or 1) // int(workers))
+        os.environ.setdefault("OMP_NUM_THREADS", str(share))  # inherited by the processes tests start
+        torch.set_num_threads(share)
 
 
 @pytest.fixture(scope="session")
