@@ -35,7 +35,8 @@ def pytest_configure(config):
     if workers:
         import torch
 
-        share = max(1, (os.cpu_count() or 1) // int(workers))
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        share = max(1, cores // int(workers))
         os.environ.setdefault("OMP_NUM_THREADS", str(share))  # inherited by the processes tests start
         torch.set_num_threads(share)
 

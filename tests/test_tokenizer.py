@@ -415,11 +415,18 @@ def test_n_threads_is_put_back_after_an_error_and_validated(tiny_fitted, stick_f
     assert torch.get_num_threads() == before
 
 
-def test_auto_threads_follow_the_free_cores_and_the_work_size(monkeypatch):
+@pytest.fixture
+def two_torch_threads():
+    """torch at 2 threads or more for the test (under ``pytest -n`` a worker may have 1), put back after."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(max(2, before))
+    yield
+    torch.set_num_threads(before)
+
+
+def test_auto_threads_follow_the_free_cores_and_the_work_size(monkeypatch, two_torch_threads):
     import posetok.tokenizer as module
 
-    if torch.get_num_threads() < 2:
-        pytest.skip("needs torch with at least 2 threads")
     monkeypatch.setitem(module._LOAD, "time", -np.inf)
     monkeypatch.setattr(module, "_free_cores", lambda window: 1)  # another process keeps a core busy
     assert module._auto_threads(10_000, fitting=True) == 1
@@ -461,12 +468,10 @@ def test_n_threads_auto_fits_with_the_chosen_count_and_puts_torch_back(stick_fig
     np.testing.assert_array_equal(ids, PoseTokenizer(**TINY, n_threads=1).fit(X).transform(X))
 
 
-def test_default_threads_follow_the_load_only_without_a_seed(stick_figures, monkeypatch):
+def test_default_threads_follow_the_load_only_without_a_seed(stick_figures, monkeypatch, two_torch_threads):
     import posetok.tokenizer as module
     import posetok.training as training
 
-    if torch.get_num_threads() < 2:
-        pytest.skip("needs torch with at least 2 threads")
     monkeypatch.setattr(module, "_free_cores", lambda window: 1)  # another process keeps a core busy
     seen, real = [], training.run_epoch
 
