@@ -146,8 +146,8 @@ def choose_videos(video, y, train, fraction, seed):
 def normalize_per_pose(X):
     """Each frame centred on its visible joints' mean and divided by their mean distance to it (the
     normalisation of issue 14's held-out action data set; no person box). Frames with fewer than two
-    visible joints, or all of them at one point, have no scale and are left out: returns the frames
-    and the mask of those kept."""
+    visible joints, or all of them at one point, have no scale: returns every frame (those NaN) and
+    the mask of the scaled ones, as :func:`drop_joints` does."""
     kp = X.reshape(len(X), -1, 2)
     visible = ~np.isnan(kp[..., 0])
     ok = visible.sum(1) >= 2
@@ -157,8 +157,9 @@ def normalize_per_pose(X):
         scale = np.nanmean(np.linalg.norm(kp - centre, axis=2), axis=1)
     # a spread of rounding error is no scale either
     ok &= np.isfinite(scale) & (scale > 1e-9 * (1 + np.abs(centre).max(axis=(1, 2))))
-    out = (kp[ok] - centre[ok]) / scale[ok, None, None]
-    return out.reshape(int(ok.sum()), -1), ok
+    out = np.full_like(kp, np.nan)
+    out[ok] = (kp[ok] - centre[ok]) / scale[ok, None, None]
+    return out.reshape(len(X), -1), ok
 
 
 def drop_joints(X, joints):
@@ -454,7 +455,7 @@ def main():
         if args.normalization == "pose":
             # box normalisation is a shift and one scale per frame, so this is the same as from pixels
             X, ok = normalize_per_pose(X)
-            y, video, train = y[ok], video[ok], train[ok]
+            X, y, video, train = X[ok], y[ok], video[ok], train[ok]
             print(f"per-pose normalisation: {int((~ok).sum())} frames with fewer than two distinct visible "
                   "joints left out", flush=True)
         if args.validation:
@@ -472,10 +473,8 @@ def main():
         if not (args.quick or args.skip_reduced):
             Xr, ok = drop_joints(X, REDUCED_DROP)
             if args.normalization == "pose":  # normalised again by the joints that are left
-                kept_rows = np.flatnonzero(ok)
-                renormalised, scaled = normalize_per_pose(Xr[kept_rows])
-                Xr[kept_rows[scaled]] = renormalised
-                ok[kept_rows[~scaled]] = False
+                Xr, scaled = normalize_per_pose(Xr)
+                ok &= scaled
             kept = [name for j, name in enumerate(PENN_JOINTS) if j not in REDUCED_DROP]
             middle = sorted(sizes)[len(sizes) // 2]
             for seed in seeds:
