@@ -28,6 +28,8 @@ CONFIGS = {
     "fsq_21x4096": dict(n_tokens=21, codebook_size=4096, token_dim=4),
     "fsq_23x2048_e180": dict(n_tokens=23, codebook_size=2048, token_dim=4, n_epochs=180),
     "fsq3_23x2048": dict(n_tokens=23, codebook_size=2048, token_dim=3),
+    "vq_pt_23x2048_rot_e180": dict(n_tokens=23, codebook_size=2048, codebooks="per_token", n_epochs=180,
+                                   rotation_range=180, rotation_axis=1),
     "fsq_23x2048_rot": dict(n_tokens=23, codebook_size=2048, token_dim=4, rotation_range=180, rotation_axis=1),
 }
 
