@@ -302,13 +302,18 @@ def _auto_threads(n_samples, fitting):
     return max(1, min(ceiling, _LOAD["free"]))
 
 
+def _cpu_set_size() -> int:
+    """Cores this process may run on: its CPU set where the OS tells it, else every core."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
 def _free_cores(window):
     """Cores of this process's CPU set not kept busy by other processes over ``window`` seconds.
 
     Linux: the machine's busy time from /proc/stat less this process's own CPU time. Elsewhere
     (or if /proc cannot be read) every core counts as free.
     """
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    cores = _cpu_set_size()
 
     def busy():
         with open("/proc/stat") as f:

@@ -35,8 +35,9 @@ def pytest_configure(config):
     if workers:
         import torch
 
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-        share = max(1, cores // int(workers))
+        from posetok.tokenizer import _cpu_set_size
+
+        share = max(1, _cpu_set_size() // int(workers))
         os.environ.setdefault("OMP_NUM_THREADS", str(share))  # inherited by the processes tests start
         torch.set_num_threads(share)
 
