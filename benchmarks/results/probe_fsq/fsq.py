@@ -56,7 +56,6 @@ class FSQ(nn.Module):
         n = int(L.prod())
         digits = (torch.arange(n)[:, None] // basis) % L  # (n, axes)
         self.register_buffer("codebook", (digits.float() - self.half_width) / self.half_width)
-        self.register_buffer("ema_count", torch.zeros(n))
 
     codebook_size = property(lambda self: self.codebook.shape[0])
     n_codes = property(lambda self: self.codebook.shape[0])
